@@ -1,0 +1,47 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both create the environment when it is missing.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export INTERP_NB_CACHE ?= $(HOME)/.cache/interp_nb
+export TOKENIZERS_PARALLELISM ?= false
+export PYTHONWARNINGS ?= ignore::DeprecationWarning
+
+.PHONY: env models demo test export clean-nbs readme bench help
+
+help:
+	@echo "make demo   set up (if needed) and run the flagship reproduction with smoke parameters"
+	@echo "make test   set up (if needed) and run every check (nbdev clean/export/test, pytest)"
+	@echo "make bench  run the benchmarks under benchmarks/"
+
+# The virtual environment, with pinned dependencies (torch==2.13.0 first: never a CUDA build) and the package in editable mode.
+$(STAMP): requirements.txt settings.ini setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+# The offline models, materialised once into $(INTERP_NB_CACHE) (a no-op when cached).
+models: $(STAMP)
+	@$(BIN)/interp-nb models --fetch
+
+env: $(STAMP) models
+
+demo: env
+	$(BIN)/interp-nb repro patching
+
+# Every check runs under pytest (tests/test_project.py runs nbdev_clean, nbdev_export and nbdev_test),
+# so the last line is pytest's summary.
+test: env
+	$(BIN)/python -m pytest tests -p no:cacheprovider -q -rfE
+
+export: $(STAMP)
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(BIN)/python tools/make_readme.py
+
+readme: $(STAMP)
+	$(BIN)/python tools/make_readme.py
+
+bench: env
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
