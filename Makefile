@@ -8,11 +8,12 @@ export INTERP_NB_CACHE ?= $(HOME)/.cache/interp_nb
 export TOKENIZERS_PARALLELISM ?= false
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: env models demo test export clean-nbs readme bench help
+.PHONY: env models chromium demo test docs export readme bench help
 
 help:
 	@echo "make demo   set up (if needed) and run the flagship reproduction with smoke parameters"
 	@echo "make test   set up (if needed) and run every check (nbdev clean/export/test, pytest)"
+	@echo "make docs   build the docs site offline into _site/ (mkdocs over nbdev-processed notebooks)"
 	@echo "make bench  run the benchmarks under benchmarks/"
 
 # The virtual environment, with pinned dependencies (torch==2.13.0 first: never a CUDA build) and the package in editable mode.
@@ -29,13 +30,21 @@ models: $(STAMP)
 
 env: $(STAMP) models
 
+# Headless Chromium for the docs browser test (Debian's package; playwright drives it, downloads nothing).
+chromium:
+	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 demo: env
 	$(BIN)/interp-nb repro patching
 
 # Every check runs under pytest (tests/test_project.py runs nbdev_clean, nbdev_export and nbdev_test),
 # so the last line is pytest's summary.
-test: env
+test: env chromium
 	$(BIN)/python -m pytest tests -p no:cacheprovider -q -rfE
+
+docs: $(STAMP)
+	$(BIN)/python tools/build_docs.py
 
 export: $(STAMP)
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(BIN)/python tools/make_readme.py
@@ -44,4 +53,4 @@ readme: $(STAMP)
 	$(BIN)/python tools/make_readme.py
 
 bench: env
-	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
