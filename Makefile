@@ -8,7 +8,7 @@ export INTERP_NB_CACHE ?= $(HOME)/.cache/interp_nb
 export TOKENIZERS_PARALLELISM ?= false
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: env models chromium demo test docs export readme bench help
+.PHONY: env models system demo test docs export readme bench help
 
 help:
 	@echo "make demo   set up (if needed) and run the flagship reproduction with smoke parameters"
@@ -28,19 +28,22 @@ $(STAMP): requirements.txt settings.ini setup.py
 models: $(STAMP)
 	@$(BIN)/interp-nb models --fetch
 
-env: $(STAMP) models
+env: $(STAMP) models system
 
-# Headless Chromium for the docs browser test (Debian's package; playwright drives it, downloads nothing).
-chromium:
-	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+# Debian packages: headless Chromium for the docs browser test (playwright drives it, downloads nothing),
+# the fortunes corpus (real English text, offline) and graphviz (circuit drawings).
+DEBS := chromium fortunes fortunes-min graphviz
+system:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "apt-get install $$missing"; $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; fi
 
 demo: env
 	$(BIN)/interp-nb repro patching
 
 # Every check runs under pytest (tests/test_project.py runs nbdev_clean, nbdev_export and nbdev_test),
 # so the last line is pytest's summary.
-test: env chromium
+test: env
 	$(BIN)/python -m pytest tests -p no:cacheprovider -q -rfE
 
 docs: $(STAMP)
