@@ -1,0 +1,114 @@
+"Edge Pruning: errors on bad input, circuit files, JSONL splits (tiny models, byte tokenizer)."
+import json, random
+import pytest, torch
+from interp_nb.core import tiny_model
+from interp_nb.edge_pruning import (edge_graph, make_task, prune, keep_top, circuit_mask, check_sparsity, evaluate, save_circuit,
+                                    load_circuit, load_masks, edge_forward, writer_cache)
+from interp_nb.edge_tasks import load_jsonl_task
+
+
+@pytest.fixture(scope='module')
+def llama():
+    return tiny_model('llama', n_layers=2)
+
+
+def _rows(n=8, seed=0):
+    rng = random.Random(seed)
+    return [dict(clean=f'copy {c}{d}{c}', corrupted=f'copy {d}{c}{d}', answer=c, wrong=d) for c, d in (rng.sample('abcdefghij', 2) for _ in range(n))]
+
+
+def _write(path, lines):
+    path.write_text('\n'.join(l if isinstance(l, str) else json.dumps(l) for l in lines) + '\n')
+    return path
+
+
+def test_jsonl_missing_predict_names_line(tmp_path):
+    p = _write(tmp_path/'t.jsonl', [{"clean": "1 + 2 = <predict>3</predict>", "corrupted": "1 + 4 = <predict>5</predict>"},
+                                    {"clean": "5 + 1 = <predict>6</predict>", "corrupted": "1 + 1 = <predict>2</predict>"},
+                                    {"clean": "2 + 2 = 4", "corrupted": "2 + 4 = <predict>6</predict>"}])
+    with pytest.raises(ValueError, match=r"line 3: 'clean' has no <predict>"): load_jsonl_task(p)
+
+
+def test_jsonl_malformed_json_names_line(tmp_path):
+    p = _write(tmp_path/'t.jsonl', [{"clean": "a <predict>b</predict>", "corrupted": "c <predict>d</predict>"}, '{"clean": "x" "corrupted": 1}'])
+    with pytest.raises(ValueError, match='line 2: malformed JSON'): load_jsonl_task(p)
+
+
+def test_jsonl_missing_key_and_bad_split(tmp_path):
+    with pytest.raises(ValueError, match=r"line 1: missing \['corrupted'\]"):
+        load_jsonl_task(_write(tmp_path/'a.jsonl', [{"clean": "a <predict>b</predict>"}]))
+    with pytest.raises(ValueError, match="line 1: split must be"):
+        load_jsonl_task(_write(tmp_path/'b.jsonl', [{"clean": "a <predict>b</predict>", "corrupted": "c <predict>d</predict>", "split": "test"}]))
+
+
+def test_jsonl_split_honoured(tmp_path):
+    p = _write(tmp_path/'t.jsonl', [{"clean": "1 + 2 = <predict>3</predict>", "corrupted": "1 + 4 = <predict>5</predict>", "split": "train"},
+                                    {"clean": "5 + 1 = <predict>6</predict>", "corrupted": "1 + 1 = <predict>2</predict>", "split": "validation"},
+                                    {"clean": "7 + 1 = <predict>8</predict>", "corrupted": "7 + 2 = <predict>9</predict>", "split": "validation"},
+                                    {"clean": "2 + 2 = <predict>4</predict>", "corrupted": "2 + 4 = <predict>6</predict>"}])
+    dd = load_jsonl_task(p)
+    assert dd['train']['clean'] == ['1 + 2 = ', '2 + 2 = ']
+    assert dd['validation']['clean'] == ['5 + 1 = ', '7 + 1 = ', '2 + 2 = ']
+    assert dd['validation']['answer'] == ['6', '8', '4'] and dd['validation']['wrong'] == ['2', '9', '6']
+    only_train = _write(tmp_path/'u.jsonl', [{"clean": "a <predict>b</predict>", "corrupted": "c <predict>d</predict>", "split": "train"}])
+    with pytest.raises(ValueError, match='no examples for the validation split'): load_jsonl_task(only_train)
+
+
+def test_jsonl_task_runs(tmp_path, llama):
+    model, tok = llama
+    p = _write(tmp_path/'t.jsonl', [{"clean": f"{a} + {b} = <predict>{(a + b) % 10}</predict>", "corrupted": f"{b} + {b} = <predict>{2 * b % 10}</predict>"}
+                                    for a, b in [(1, 2), (3, 4), (2, 5)]])
+    task = make_task(tok, load_jsonl_task(p)['train'], 'sums')
+    assert len(task) == 3 and evaluate(model, task)['kl'] == 0.
+
+
+def test_token_length_mismatch(llama):
+    model, tok = llama
+    with pytest.raises(ValueError, match=r'row 1: clean and corrupted inputs have different token lengths \(\d+ vs \d+\)'):
+        make_task(tok, [dict(clean='ab', corrupted='cd', answer='x', wrong='y'), dict(clean='ab', corrupted='abc', answer='x', wrong='y')])
+    g = edge_graph(model)
+    clean = {'input_ids': torch.randint(3, 50, (2, 5)), 'attention_mask': torch.ones(2, 5, dtype=torch.long)}
+    corr = {'input_ids': torch.randint(3, 50, (2, 6)), 'attention_mask': torch.ones(2, 6, dtype=torch.long)}
+    with pytest.raises(ValueError, match='same batch size and token length'):
+        edge_forward(model, clean, g, torch.ones(g.n_edges), writer_cache(model, corr, g))
+
+
+def test_unknown_task_and_metric(llama):
+    model, tok = llama
+    from interp_nb.edge_tasks import tracr_model, compile_tracr
+    with pytest.raises(ValueError, match="unknown Tracr program 'sort'"): tracr_model('sort')
+    with pytest.raises(ValueError, match="unknown Tracr program"): compile_tracr('sort')
+    with pytest.raises(ValueError, match='metric must be one of'): make_task(tok, _rows(), metric='accuracy')
+
+
+@pytest.mark.parametrize('bad', [1.0, -0.01, 1.5, '0.9', True, None])
+def test_sparsity_outside_range(llama, bad):
+    model, tok = llama
+    task = make_task(tok, _rows(4), 'copy')
+    with pytest.raises(ValueError, match=r'must be a number in \[0, 1\)'): check_sparsity(bad)
+    with pytest.raises(ValueError, match=r'must be a number in \[0, 1\)'): prune(model, task, target=bad, steps=1, progress=False)
+    with pytest.raises(ValueError, match=r'must be a number in \[0, 1\)'): keep_top(torch.randn(10), bad)
+
+
+def test_circuit_round_trip_and_mismatch(tmp_path, llama):
+    model, tok = llama
+    task = make_task(tok, _rows(8), 'copy')
+    res = prune(model, task, target=0.5, steps=5, batch_size=4, warmup=1, progress=False)
+    keep = circuit_mask(res.masks, 0.8)
+    g = edge_graph(model)
+    assert int(keep.sum()) == round(0.2 * g.n_edges)
+    p = save_circuit(tmp_path/'c.json', model, keep, masks=res.masks, task='copy', target=0.8)
+    doc = json.loads(p.read_text())
+    assert doc['n_edges'] == int(keep.sum()) and all(len(e) == 2 for e in doc['edges']) and doc['task'] == 'copy'
+    k2, meta = load_circuit(p, model)
+    assert torch.equal(k2, keep) and meta['target'] == 0.8
+    assert torch.equal(load_masks(p, model).log_alpha.detach(), res.masks.log_alpha.detach())
+    other, _ = tiny_model('gpt2', n_layers=2)
+    with pytest.raises(ValueError, match="holds a circuit of model"): load_circuit(p, other)
+    with pytest.raises(ValueError, match="holds masks of model"): load_masks(p, other)
+    doc['edges'].append(['blocks.7.mlp.out', 'output'])
+    (tmp_path/'bad.json').write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"edge \d+ \['blocks.7.mlp.out', 'output'\] is not an edge"): load_circuit(tmp_path/'bad.json', model)
+    (tmp_path/'none.json').write_text('[]')
+    with pytest.raises(ValueError, match='not a circuit file'): load_circuit(tmp_path/'none.json', model)
+    with pytest.raises(ValueError, match='entries but the graph has'): save_circuit(tmp_path/'x.json', model, keep[:-1])

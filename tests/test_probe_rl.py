@@ -1,0 +1,104 @@
+"Probe reward and RL: bad input, non-finite rewards, adapters never corrupted, lm-eval task files."
+import hashlib, json, math
+from pathlib import Path
+import pytest, torch
+from interp_nb.core import tiny_model
+from interp_nb.data import to_dataset
+from interp_nb.probes import TEMPLATES, contrast_pairs, contrast_states, train_lr, save_probe, load_probe, Probe
+from interp_nb.probe_rl import (ProbeReward, RewardError, rl_dataset, rl_finetune, clean_answer, lm_eval_task, split_facts,
+                                answer_eval)
+
+SITE = 'blocks.1.resid_post'
+
+
+@pytest.fixture(scope='module')
+def setup():
+    m, t = tiny_model('llama')
+    facts = to_dataset({'subject': ['Lyon', 'Oslo', 'Quito', 'Lima'] * 3, 'object': ['France', 'Peru', 'Chile', 'Peru'] * 3,
+                        'label': [1, 0, 0, 1] * 3})
+    tpl = TEMPLATES['qnli'][0]
+    pairs = contrast_pairs(facts, [tpl], test_size=0.25)['train']
+    hn, hp = contrast_states(m, t, pairs, SITE, cache=False, progress=False)
+    probe = train_lr(hn[SITE], hp[SITE], pairs['label'], pairs['template'], on='text', model=m, site=SITE)
+    return m, t, facts, tpl, probe
+
+
+def test_probe_for_another_model_is_refused(setup, tmp_path):
+    m, t, facts, tpl, probe = setup
+    path = save_probe(probe, tmp_path/'p')
+    other, _ = tiny_model('qwen2')
+    with pytest.raises(ValueError, match="trained on 'tiny-llama', not 'tiny-qwen2'"): load_probe(path, model=other)
+    bigger, bt = tiny_model('llama', d_model=128, n_heads=4)
+    bigger.config.interp_nb_name = 'tiny-llama'
+    with pytest.raises(ValueError, match='hidden size 64'): load_probe(path, model=bigger)
+    deep_site = Probe(probe.kind, probe.w, probe.b, probe.norm, False, dict(probe.meta, site='blocks.7.resid_post'))
+    with pytest.raises(ValueError, match='Valid sites'): ProbeReward(m, t, deep_site)
+
+
+def test_empty_dataset_is_refused(setup):
+    m, t, facts, tpl, probe = setup
+    with pytest.raises(ValueError, match='empty'): rl_dataset(t, facts.select([]), tpl)
+    with pytest.raises(ValueError, match='empty'): rl_finetune(m, t, lambda **k: [0.0], to_dataset({'prompt': ['x']}).select([]))
+    with pytest.raises(ValueError, match='empty'): answer_eval(m, t, to_dataset({'prompt': ['x'], 'label': [1]}).select([]))
+    with pytest.raises(ValueError, match="'prompt' column"): rl_finetune(m, t, lambda **k: [0.0], to_dataset({'text': ['x']}))
+
+
+def test_nan_reward_is_an_error(setup):
+    m, t, facts, tpl, probe = setup
+    ds = rl_dataset(t, facts, tpl)
+    bad = Probe('lr', probe.w * float('nan'), probe.b, probe.norm, False, probe.meta)
+    with pytest.raises(RewardError, match='not finite'):
+        ProbeReward(m, t, bad)(completions=['No'], probe_prompt=ds['probe_prompt'][:1], template=ds['template'][:1])
+    with pytest.raises(ValueError, match='probe_prompt'): ProbeReward(m, t, probe)(completions=['No'])
+
+
+def test_rewards_follow_the_probe(setup):
+    m, t, facts, tpl, probe = setup
+    ds = rl_dataset(t, facts, tpl)
+    r = ProbeReward(m, t, probe)(completions=['Yes', 'No', 'yes', ' No!'], probe_prompt=ds['probe_prompt'][:4], template=ds['template'][:4])
+    assert r[2] == -1.0 and 0 < r[0] < 1 and 0 < r[3] < 1
+    direct = ProbeReward(m, t, probe).score([ds['probe_prompt'][0] + ' Yes'], ['Yes'], [ds['template'][0]])
+    assert math.isclose(r[0], float(direct[0]), rel_tol=1e-5)
+
+
+def _hashes(folder):
+    return {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in Path(folder).iterdir()}
+
+
+def test_failed_run_keeps_saved_adapter(setup, tmp_path):
+    m, t, facts, tpl, probe = setup
+    ds = rl_dataset(t, facts, tpl)
+    out = tmp_path/'adapter'
+    _, log = rl_finetune(tiny_model('llama')[0], t, lambda completions=None, **k: [0.5] * len(completions), ds, out=out, steps=1,
+                         prompts_per_step=2, num_generations=2, progress=False)
+    assert (out/'adapter_config.json').exists() and log and log[0]['reward'] == pytest.approx(0.5)
+    before = _hashes(out)
+    calls = []
+    def failing(completions=None, **k):
+        calls.append(1)
+        if len(calls) > 1: raise RewardError('reward went bad')
+        return [0.1] * len(completions)
+    with pytest.raises(RewardError, match='reward went bad'):
+        rl_finetune(tiny_model('llama')[0], t, failing, ds, out=out, steps=3, prompts_per_step=2, num_generations=2, progress=False)
+    assert _hashes(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ['adapter']
+
+
+def test_lm_eval_task_files(setup, tmp_path):
+    m, t, facts, tpl, probe = setup
+    ds = rl_dataset(t, facts, tpl)
+    d = lm_eval_task(ds, tmp_path, 'toy')
+    rows = [json.loads(l) for l in (d/'toy.jsonl').read_text().splitlines()]
+    assert [r['label'] for r in rows] == [1 - y for y in ds['label']]  # choices are ['Yes', 'No']
+    assert "doc_to_choice: ['Yes', 'No']" in (d/'toy.yaml').read_text()
+
+
+def test_splits_are_disjoint():
+    s = split_facts('cities', 20, 10, 10, seed=1)
+    subj = [set(s[k]['subject']) for k in ('probe', 'rl', 'eval')]
+    assert not (subj[0] & subj[1]) and not (subj[0] & subj[2]) and not (subj[1] & subj[2])
+    assert [len(s[k]) for k in ('probe', 'rl', 'eval')] == [20, 10, 10]
+
+
+def test_clean_answer():
+    assert [clean_answer(x) for x in ['Yes.', '\nNo', 'No no', '']] == ['Yes', 'No', 'No no', '']
