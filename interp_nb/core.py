@@ -13,7 +13,7 @@ import numpy as np, torch
 # %% auto #0
 __all__ = ['OFFLINE_MODELS', 'TINY_FAMILIES', 'cache_dir', 'seed_everything', 'default_device', 'resolve_dtype', 'OfflineModel',
            'materialise', 'ModelNotFound', 'load_model', 'load_tokenizer', 'byte_tokenizer', 'tiny_config',
-           'tiny_model']
+           'tiny_model', 'atomic_write', 'model_name', 'save_artifact', 'load_artifact']
 
 # %% ../nbs/00_core.ipynb #81e4fdc6
 def cache_dir(*parts: str) -> Path:
@@ -228,3 +228,38 @@ def tiny_model(family: str = 'llama', seed: int = 0, dtype=torch.float32, **kwar
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
     return _finish(model, byte_tokenizer(), f'tiny-{family}')
+
+# %% ../nbs/00_core.ipynb #7d98a0dd
+def atomic_write(path: str | Path, data: str | bytes) -> Path:
+    "Write `data` to `path` through a temporary file and a rename, so readers never see a half-written file."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    with os.fdopen(fd, 'wb' if isinstance(data, bytes) else 'w') as f: f.write(data)
+    os.replace(tmp, path)
+    return path
+
+def model_name(model) -> str:
+    "The name `model` was loaded under (offline short name, folder or hub name), else its class name."
+    cfg = getattr(model, 'config', None)
+    return getattr(cfg, 'interp_nb_name', None) or getattr(cfg, '_name_or_path', None) or type(model).__name__
+
+def save_artifact(path: str | Path, kind: str, tensors: dict, meta: dict) -> Path:
+    "Save `tensors` as `KIND.safetensors` (with `meta` inside) and `meta` as `KIND.json` in folder `path`, atomically, stamped with the library version."
+    from safetensors.torch import save
+    import interp_nb
+    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    meta = {**meta, 'interp_nb': interp_nb.__version__}
+    text = json.dumps(meta, default=str)
+    atomic_write(path/f'{kind}.safetensors', save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata={'meta': text}))
+    atomic_write(path/f'{kind}.json', json.dumps(json.loads(text), indent=1))
+    return path
+
+def load_artifact(path: str | Path, kind: str, model=None) -> tuple[dict, dict]:
+    "The tensors and metadata saved by `save_artifact`; with `model`, refuse an artifact made on another model."
+    from safetensors import safe_open
+    f = Path(path)/f'{kind}.safetensors'
+    if not f.exists(): raise FileNotFoundError(f"no {kind} saved in {path} (expected {f.name})")
+    with safe_open(f, 'pt') as sf: tensors, meta = {k: sf.get_tensor(k) for k in sf.keys()}, json.loads((sf.metadata() or {}).get('meta', '{}'))
+    if model is not None and meta.get('model') and meta['model'] != model_name(model):
+        raise ValueError(f"this {kind} was made on model {meta['model']!r}, not on {model_name(model)!r}")
+    return tensors, meta

@@ -11,10 +11,9 @@ from typing import Callable, Sequence
 import torch, torch.nn as nn, torch.nn.functional as F
 import matplotlib.pyplot as plt
 from datasets import Dataset
-from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 import interp_nb
-from .core import seed_everything
+from .core import seed_everything, save_artifact, load_artifact
 from .sites import capture, run, gather_pos, resolve_sites, site_shape, SiteError
 from .data import encode, token_pos, single_token, batches, to_dataset
 
@@ -255,24 +254,14 @@ PRICE_VARIABLES = {'left': 'left', 'left_right': ['left', 'right'], 'midpoint': 
 # %% ../nbs/10_das.ipynb #b7a0f7d5
 def save_intervention(intervention: RotatedInterchange, path: str | Path, **meta) -> Path:
     "Save `intervention` (rotation matrix, boundaries) and `meta` (model, site, position...) to folder `path`."
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
-    t = {'rotation': intervention.rotate.weight.detach().contiguous()}
-    if intervention.boundless: t.update(lo=intervention.lo.detach().reshape(1), hi=intervention.hi.detach().reshape(1))
-    save_file(t, path/'intervention.safetensors')
-    cfg = dict(d=intervention.d, k=intervention.k, temperature=float(intervention.temperature), interp_nb=interp_nb.__version__, **meta)
-    (path/'intervention.json').write_text(json.dumps(cfg, indent=1, default=str))
-    return path
+    t = {'rotation': intervention.rotate.weight}
+    if intervention.boundless: t.update(lo=intervention.lo.reshape(1), hi=intervention.hi.reshape(1))
+    return save_artifact(path, 'intervention', t, dict(d=intervention.d, k=intervention.k, temperature=float(intervention.temperature), **meta))
 
 def load_intervention(path: str | Path, runner=None) -> RotatedInterchange:
     "Load an intervention saved by `save_intervention`; with `runner`, refuse a mismatching site size or model."
-    path = Path(path)
-    if not (path/'intervention.json').exists(): raise FileNotFoundError(f"no intervention.json in {path}")
-    cfg = json.loads((path/'intervention.json').read_text())
-    if runner is not None:
-        if cfg['d'] != runner.d: raise ValueError(f"the intervention has size {cfg['d']} but the runner's site has {runner.d}")
-        name = getattr(getattr(getattr(runner, 'model', None), 'config', None), 'interp_nb_name', None)
-        if cfg.get('model') and name and cfg['model'] != name: raise ValueError(f"the intervention was trained on {cfg['model']!r}, not {name!r}")
-    t = load_file(path/'intervention.safetensors')
+    t, cfg = load_artifact(path, 'intervention', getattr(runner, 'model', None))
+    if runner is not None and cfg['d'] != runner.d: raise ValueError(f"the intervention has size {cfg['d']} but the runner's site has {runner.d}")
     iv = RotatedInterchange(cfg['d'], cfg['k'], init='identity', temperature=cfg['temperature'])
     with torch.no_grad(): iv.rotate.weight = t['rotation']
     if iv.boundless: iv.set_boundaries(float(t['lo']), float(t['hi']))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import interp_nb
+from .core import model_name
 from .sites import model_info, block, model_inputs, pos_mask, SiteError
 
 # %% auto #0
@@ -651,8 +652,6 @@ def weight_edges(model, split_embed: bool = False, tol: float = 1e-6) -> torch.T
     return torch.tensor(keep)
 
 # %% ../nbs/20_edge_pruning.ipynb #dc7d3204
-def _model_name(model): return getattr(model.config, 'interp_nb_name', None) or getattr(model.config, '_name_or_path', '') or type(model).__name__
-
 def save_circuit(path, model, keep: torch.Tensor, split_embed: bool = False, masks: EdgeMasks | None = None, **meta) -> Path:
     """Save the circuit `keep` of `model` as JSON (`[writer, reader]` pairs, model name, graph, library version, `meta`);
     with `masks`, their log-alphas go beside it as safetensors."""
@@ -661,7 +660,7 @@ def save_circuit(path, model, keep: torch.Tensor, split_embed: bool = False, mas
     graph = edge_graph(model, split_embed)
     if keep.shape != (graph.n_edges,): raise ValueError(f"keep has {tuple(keep.shape)} entries but the graph has {graph.n_edges} edges")
     path = Path(path)
-    doc = dict(model=_model_name(model), interp_nb=interp_nb.__version__, split_embed=split_embed, n_edges_total=graph.n_edges,
+    doc = dict(model=model_name(model), interp_nb=interp_nb.__version__, split_embed=split_embed, n_edges_total=graph.n_edges,
                n_edges=int(keep.sum()), edges=edge_names(graph, keep.bool().cpu()), **meta)
     atomic_write(path, json.dumps(doc, indent=1))
     if masks is not None:
@@ -673,7 +672,7 @@ def load_circuit(path, model) -> tuple[torch.Tensor, dict]:
     "The kept-edge mask and the metadata of a circuit saved by `save_circuit`, checked against `model`."
     doc = json.loads(Path(path).read_text())
     if not isinstance(doc, dict) or 'edges' not in doc: raise ValueError(f"{path} is not a circuit file: it has no 'edges'")
-    name = _model_name(model)
+    name = model_name(model)
     if doc.get('model') not in (None, name): raise ValueError(f"{path} holds a circuit of model {doc['model']!r}, not of {name!r}")
     graph = edge_graph(model, doc.get('split_embed', False))
     idx, keep = graph.index(), torch.zeros(graph.n_edges, dtype=torch.bool)
@@ -690,8 +689,8 @@ def load_masks(path, model) -> EdgeMasks:
     from safetensors import safe_open
     path = Path(path).with_suffix('.safetensors')
     with safe_open(str(path), 'pt') as f: meta, la = f.metadata() or {}, f.get_tensor('log_alpha')
-    if meta.get('model') not in (None, _model_name(model)):
-        raise ValueError(f"{path} holds masks of model {meta['model']!r}, not of {_model_name(model)!r}")
+    if meta.get('model') not in (None, model_name(model)):
+        raise ValueError(f"{path} holds masks of model {meta['model']!r}, not of {model_name(model)!r}")
     graph = edge_graph(model, meta.get('split_embed') == 'True')
     if la.shape != (graph.n_edges,): raise ValueError(f"{path} has {la.numel()} masks but the model's graph has {graph.n_edges} edges")
     m = EdgeMasks(graph)

@@ -10,20 +10,18 @@ from pathlib import Path
 from typing import Callable, Protocol, Sequence
 import numpy as np, torch
 from datasets import Dataset
-from safetensors import safe_open
-from safetensors.torch import save as st_save
 from tqdm.auto import tqdm
 import interp_nb
 from .sites import capture, resolve_sites, site_shape
 from .data import single_token, fortunes
-from .repro import atomic_write
+from .core import atomic_write, model_name, save_artifact, load_artifact
 
 # %% auto #0
 __all__ = ['EXPLAIN_SYSTEM', 'SIM_INTRO', 'SIM_EXAMPLES', 'token_windows', 'Exemplars', 'collect_exemplars', 'neuron_record',
            'split_record', 'Explainer', 'crop', 'TokenStatsExplainer', 'explainer_prompt', 'clean_description',
            'ExplainerError', 'ChatExplainer', 'hf_chat', 'openai_chat', 'pearson', 'auc', 'Simulator',
-           'describe_neurons', 'load_results', 'shuffled_control', 'summarize', 'window_html', 'unit_html',
-           'html_report', 'browse']
+           'RelevanceSimulator', 'describe_neurons', 'load_results', 'shuffled_control', 'summarize', 'window_html',
+           'unit_html', 'html_report', 'browse']
 
 # %% ../nbs/50_neuron_descriptions.ipynb #0ab6b754
 def token_windows(tok, texts: Dataset | Sequence[str], seq_len: int = 64, sep: str = '\n\n', seed: int | None = 0,
@@ -82,30 +80,16 @@ class Exemplars:
     @classmethod
     def load(cls, path: str | Path, model=None) -> 'Exemplars':
         "Load a finished collection from folder `path`; with `model`, refuse one collected on another model."
-        tensors, meta = _load_state(path)
+        tensors, meta = _load_state(path, model)
         if not meta.get('done'):
             raise ValueError(f"{path} holds an unfinished collection ({meta['next']} of {meta['n_batches']} batches): "
                              "call collect_exemplars with the same arguments and path= to finish it")
-        name = getattr(getattr(model, 'config', None), 'interp_nb_name', None)
-        if model is not None and meta['model'] != name:
-            raise ValueError(f"{path} was collected on model {meta['model']!r}, not on {name!r}")
         return cls(meta=meta, **{k: tensors[k] for k in cls.__dataclass_fields__ if k != 'meta'})
 
 def _short(xs, n=8): return ', '.join(map(str, xs[:n])) + (f', ... ({len(xs)} in all)' if len(xs) > n else '')
 
-def _save_state(path, tensors: dict, meta: dict) -> Path:
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
-    meta = {**meta, 'version': interp_nb.__version__}
-    blob = st_save({k: v.contiguous() for k, v in tensors.items()}, metadata={'meta': json.dumps(meta)})
-    atomic_write(path/'exemplars.safetensors', blob)  # the tensors and their progress, in one atomic file
-    atomic_write(path/'exemplars.json', json.dumps(meta, indent=1))  # a readable copy
-    return path
-
-def _load_state(path) -> tuple[dict, dict]:
-    f = Path(path)/'exemplars.safetensors'
-    if not f.exists(): raise FileNotFoundError(f"no exemplars at {path} (expected {f})")
-    with safe_open(f, 'pt') as sf:
-        return {k: sf.get_tensor(k) for k in sf.keys()}, json.loads(sf.metadata()['meta'])
+def _save_state(path, tensors: dict, meta: dict) -> Path: return save_artifact(path, 'exemplars', tensors, meta)
+def _load_state(path, model=None) -> tuple[dict, dict]: return load_artifact(path, 'exemplars', model)
 
 # %% ../nbs/50_neuron_descriptions.ipynb #ae847582
 def _as_ids(windows) -> torch.Tensor:
@@ -161,7 +145,7 @@ def collect_exemplars(model, windows, site: str = 'blocks.15.mlp.neurons', units
     if batch_size < 1 or k < 1 or k_bottom < 0 or n_random < 0: raise ValueError("batch_size and k must be positive, k_bottom and n_random non-negative")
     k, kb, R = min(k, N), min(k_bottom, N), min(n_random, N)
     n_batches = math.ceil(N / batch_size)
-    meta = dict(model=getattr(model.config, 'interp_nb_name', type(model).__name__), site=site, units=units, k=k, k_bottom=kb,
+    meta = dict(model=model_name(model), site=site, units=units, k=k, k_bottom=kb,
                 n_random=R, seq_len=S, n_windows=N, corpus=_fingerprint(ids), skip_first=skip_first, seed=seed,
                 batch_size=batch_size, n_batches=n_batches)
     n = len(units)
@@ -514,6 +498,36 @@ class Simulator:
             res.append(dict(description=d, corr=pearson(np.concatenate(p), true),
                             detection=auc([x.max() for x in p[:nt]], [x.max() for x in p[nt:]])))
         return res
+
+# %% ../nbs/50_neuron_descriptions.ipynb #f0642a1c
+class RelevanceSimulator:
+    "Predicts each token's activation as how much the description raises the simulator's probability of it: `log p(token | description prompt) - log p(token | neutral prompt)`, one forward per description."
+    def __init__(self, model, tok, template: str = 'Topic: {description}. Related word:', neutral: str = 'something'):
+        if '{description}' not in template: raise ValueError(f"the template needs a '{{description}}' field, got {template!r}")
+        self.model, self.tok, self.template, self.memo = model, tok, template, {}
+        self.base = self._logp(neutral)
+
+    def _logp(self, description: str) -> torch.Tensor:
+        ids = self.tok(self.template.format(description=description), return_tensors='pt')['input_ids'].to(self.model.device)
+        with torch.no_grad(): return self.model(input_ids=ids, logits_to_keep=1).logits[0, -1].float().log_softmax(-1).cpu()
+
+    def token_id(self, t: str) -> int:
+        "The simulator's id of listed token `t` (its first token where the simulator's tokenizer splits it)."
+        if t not in self.memo:
+            ids = self.tok(t, add_special_tokens=False)['input_ids']
+            self.memo[t] = ids[0] if ids else (self.tok.unk_token_id or 0)
+        return self.memo[t]
+
+    def simulate(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
+        "Simulated activations (log-probability ratios) for each `(description, tokens)` pair."
+        shift, out = {}, []
+        for j, (d, toks) in enumerate(items):
+            if not len(toks): raise ValueError(f"item {j} has no tokens to simulate")
+            if d not in shift: shift[d] = self._logp(d) - self.base
+            out.append(shift[d][[self.token_id(t) for t in toks]].numpy())
+        return out
+
+    score = Simulator.score
 
 # %% ../nbs/50_neuron_descriptions.ipynb #ebaaebc9
 def _unit_file(out_dir, unit) -> Path: return Path(out_dir)/f"unit_{unit}.json"

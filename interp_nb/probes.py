@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from datasets import Dataset, DatasetDict
 from safetensors.torch import save_file, load_file
 import interp_nb
-from .core import cache_dir
+from .core import cache_dir, model_name, save_artifact, load_artifact
 from .sites import capture, resolve_sites, site_shape, run, SiteError
 from .data import encode, last_pos, single_token, batches, to_dataset
 
@@ -236,7 +236,7 @@ def ccs_loss(p_neg, p_pos):
     return ((p_pos - (1 - p_neg)) ** 2).mean(-1) + (torch.minimum(p_pos, p_neg) ** 2).mean(-1)
 
 def _meta(model, site, d):
-    return dict(model=getattr(model.config, 'interp_nb_name', None) if model is not None else None,
+    return dict(model=model_name(model) if model is not None else None,
                 site=site, d=d, interp_nb=interp_nb.__version__)
 
 def train_ccs(h_neg, h_pos, groups=None, restarts: int = 10, epochs: int = 1000, lr: float = 1e-3, weight_decay: float = 0.01,
@@ -339,24 +339,16 @@ def symmetric(x: float) -> float:
 # %% ../nbs/40_probes.ipynb #6bf8a242
 def save_probe(probe: Probe, path: str | Path) -> Path:
     "Save `probe` as `probe.safetensors` + `probe.json` in folder `path`."
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
     t = {'w': probe.w, 'b': probe.b.reshape(1)}
     for g, st in probe.norm.stats.items(): t.update({f'norm/{g}/{k}': v for k, v in st.items()})
-    save_file({k: v.contiguous().float() for k, v in t.items()}, path/'probe.safetensors')
-    (path/'probe.json').write_text(json.dumps(dict(kind=probe.kind, diff=probe.diff, **probe.meta), indent=1))
-    return path
+    return save_artifact(path, 'probe', {k: v.float() for k, v in t.items()}, dict(kind=probe.kind, diff=probe.diff, **probe.meta))
 
 def load_probe(path: str | Path, model=None) -> Probe:
     "Load a probe saved by `save_probe`; with `model`, refuse one saved for another model or hidden size."
-    path = Path(path)
-    if not (path/'probe.json').exists(): raise FileNotFoundError(f"no probe.json in {path}")
-    meta = json.loads((path/'probe.json').read_text())
-    t = load_file(path/'probe.safetensors')
+    t, meta = load_artifact(path, 'probe', model)
     kind, diff = meta.pop('kind'), meta.pop('diff', False)
+    meta.pop('interp_nb', None)
     if model is not None:
-        name = getattr(model.config, 'interp_nb_name', None)
-        if meta.get('model') and name and meta['model'] != name:
-            raise ValueError(f"probe was trained on {meta['model']!r}, not {name!r}")
         if meta.get('site'):
             shape = site_shape(model, meta['site'])
             if shape[-1] != t['w'].shape[0]:

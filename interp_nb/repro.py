@@ -9,21 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 import interp_nb
-from .core import seed_everything, default_device, OFFLINE_MODELS, materialise, cache_dir
+from .core import seed_everything, default_device, OFFLINE_MODELS, materialise, cache_dir, atomic_write
 
 # %% auto #0
-__all__ = ['atomic_write', 'versions', 'Run', 'start_run', 'ReproError', 'ReproFailed', 'nbs_dir', 'repro_name', 'reproductions',
-           'repro_params', 'parse_value', 'check_params', 'run_repro', 'main']
+__all__ = ['versions', 'Run', 'start_run', 'ReproError', 'ReproFailed', 'nbs_dir', 'repro_name', 'reproductions', 'repro_params',
+           'parse_value', 'check_params', 'run_repro', 'main']
 
 # %% ../nbs/03_repro.ipynb #7b6603f2
-def atomic_write(path: str | Path, data: str | bytes) -> Path:
-    "Write `data` to `path` through a temporary file and a rename, so readers never see a half-written file."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    with os.fdopen(fd, 'wb' if isinstance(data, bytes) else 'w') as f: f.write(data)
-    os.replace(tmp, path)
-    return path
-
 def versions() -> dict:
     "Versions of the software and hardware a result was produced with."
     import torch, transformers

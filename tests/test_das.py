@@ -95,7 +95,7 @@ def test_save_load_round_trip(tmp_path):
     other.d = 32
     with pytest.raises(ValueError, match='has size 64'): load_intervention(path, other)
     m2, t2 = tiny_model('llama')
-    with pytest.raises(ValueError, match="trained on 'tiny-gpt2', not 'tiny-llama'"): load_intervention(path, LMRunner(m2, t2, 'blocks.1.resid_post'))
+    with pytest.raises(ValueError, match="made on model 'tiny-gpt2', not on 'tiny-llama'"): load_intervention(path, LMRunner(m2, t2, 'blocks.1.resid_post'))
 
 
 @pytest.mark.parametrize('fam', ['gpt2', 'llama', 'gemma3', 'qwen2'])

@@ -6,7 +6,7 @@ from interp_nb.core import tiny_model
 from interp_nb.sites import capture
 from interp_nb.data import fortunes
 from interp_nb.neurons import (token_windows, collect_exemplars, Exemplars, neuron_record, split_record, crop,
-                               TokenStatsExplainer, ChatExplainer, openai_chat, ExplainerError, Simulator, describe_neurons,
+                               TokenStatsExplainer, ChatExplainer, openai_chat, ExplainerError, Simulator, RelevanceSimulator, describe_neurons,
                                load_results, shuffled_control, summarize, html_report, pearson, auc, clean_description)
 
 torch.set_num_threads(2)
@@ -117,7 +117,7 @@ def test_collection_resumes_after_interruption(tiny, windows, tmp_path):
     assert not calls and torch.equal(again.top_win, ref.top_win)
     with pytest.raises(ValueError, match='k: saved 3, now 5'): collect_exemplars(model, windows, path=tmp_path, **{**kw, 'k': 5})
     other, _ = tiny_model('gpt2')
-    with pytest.raises(ValueError, match="collected on model 'tiny-llama', not on 'tiny-gpt2'"): Exemplars.load(tmp_path, other)
+    with pytest.raises(ValueError, match="made on model 'tiny-llama', not on 'tiny-gpt2'"): Exemplars.load(tmp_path, other)
 
 
 def test_any_site_and_records(tiny, windows):
@@ -231,6 +231,22 @@ def test_simulator_reads_digits_at_the_tabs(tiny):
     with torch.no_grad(): logits = model(input_ids=full).logits[0, [len(sim.prefix('cats')) + r for r in reads]][:, sim.digits]
     np.testing.assert_allclose(plain[1], (logits.softmax(-1) @ torch.arange(10.)).numpy(), atol=1e-4)
     with pytest.raises(ValueError, match='no tokens'): sim.simulate([('cats', [])])
+
+
+def test_relevance_simulator_is_a_log_probability_ratio(tiny):
+    model, tok = tiny
+    sim = RelevanceSimulator(model, tok, template='About {description}:', neutral='nothing')
+    toks = [' a', ' cat', 'cat', ' cat']
+    pred = sim.simulate([('cats', toks), ('dogs', toks[:2])])
+    assert [p.shape for p in pred] == [(4,), (2,)] and pred[0][1] == pred[0][3]
+    lp = lambda text: model(input_ids=tok(text, return_tensors='pt')['input_ids']).logits[0, -1].log_softmax(-1)
+    with torch.no_grad(): want = (lp('About cats:') - lp('About nothing:'))[[sim.token_id(t) for t in toks]]
+    np.testing.assert_allclose(pred[0], want.numpy(), atol=1e-4)
+    assert sim.token_id('cat') != sim.token_id(' cat')
+    with pytest.raises(ValueError, match='no tokens'): sim.simulate([('cats', [])])
+    with pytest.raises(ValueError, match='description'): RelevanceSimulator(model, tok, template='About it:')
+    rec = {'unit': 0, 'top': [dict(tokens=toks, acts=[0., 1., 0., 1.])], 'random': [dict(tokens=[' a'], acts=[0.])]}
+    assert set(sim.score(['cats', 'dogs'], rec)[1]) == {'description', 'corr', 'detection'}
 
 
 def test_scores():

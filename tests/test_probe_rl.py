@@ -27,7 +27,7 @@ def test_probe_for_another_model_is_refused(setup, tmp_path):
     m, t, facts, tpl, probe = setup
     path = save_probe(probe, tmp_path/'p')
     other, _ = tiny_model('qwen2')
-    with pytest.raises(ValueError, match="trained on 'tiny-llama', not 'tiny-qwen2'"): load_probe(path, model=other)
+    with pytest.raises(ValueError, match="made on model 'tiny-llama', not on 'tiny-qwen2'"): load_probe(path, model=other)
     bigger, bt = tiny_model('llama', d_model=128, n_heads=4)
     bigger.config.interp_nb_name = 'tiny-llama'
     with pytest.raises(ValueError, match='hidden size 64'): load_probe(path, model=bigger)

@@ -67,7 +67,7 @@ def test_probe_round_trip_and_model_check(tmp_path):
         assert torch.equal(back.prob(hn, hp, g), probe.prob(hn, hp, g))
         assert back.meta['model'] == 'tiny-llama' and back.meta['site'] == site
     other, _ = tiny_model('gpt2')
-    with pytest.raises(ValueError, match="trained on 'tiny-llama', not 'tiny-gpt2'"): load_probe(tmp_path/'lr', model=other)
+    with pytest.raises(ValueError, match="made on model 'tiny-llama', not on 'tiny-gpt2'"): load_probe(tmp_path/'lr', model=other)
     wide, _ = tiny_model('llama', d_model=96, n_heads=4)
     wide.config.interp_nb_name = 'tiny-llama'
     with pytest.raises(ValueError, match='hidden size 64 but blocks.1.resid_post of this model has 96'): load_probe(tmp_path/'lr', model=wide)
