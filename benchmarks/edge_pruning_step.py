@@ -10,10 +10,12 @@ Variants, per sequence length:
   into the masks, AdamW.
 - step (cached): the same when the batch's full-model outputs and corrupted cache are kept (`prune` keeps them while they
   fit in `cache_mb`; small tasks then compute them once).
-Peak memory: maximum resident set size of a fresh process that runs the variant twice (`--peak VARIANT`).
+Peak memory: a fresh process loads the model and builds the masks, then resets its peak resident size (Linux
+`/proc/self/clear_refs`) and runs the variant twice (`--peak VARIANT`): the table shows the peak resident size and the
+part of it above the loaded model (what the variant itself needs; the cached variant's cache included).
 The last line is `edge_pruning_step: R.RRx`, the uncached step over bare at the longest sequence length.
 """
-import argparse, os, resource, subprocess, sys
+import argparse, os, subprocess, sys
 from pathlib import Path
 import torch
 
@@ -49,8 +51,7 @@ def variants(model, clean, corr, last, graph, masks, opt):
         lp = F.log_softmax(target, -1)
         return (lp.exp() * (lp - F.log_softmax(out, -1))).sum(-1).mean()
 
-    with torch.no_grad():
-        full0, cache0 = edge_forward(model, clean, graph, pos=last), writer_cache(model, corr, graph)
+    kept = {}  # the cached variant's full outputs and corrupted cache, made on its first call (its warm-up)
 
     def masked(full, cache):
         with _frozen(model):
@@ -62,14 +63,25 @@ def variants(model, clean, corr, last, graph, masks, opt):
         with torch.no_grad(): full, cache = edge_forward(model, clean, graph, pos=last), writer_cache(model, corr, graph)
         masked(full, cache)
 
-    return {'bare': bare, 'step': step, 'step (cached)': lambda: masked(full0, cache0)}
+    def step_cached():
+        if not kept:
+            with torch.no_grad(): kept['v'] = edge_forward(model, clean, graph, pos=last), writer_cache(model, corr, graph)
+        masked(*kept['v'])
+
+    return {'bare': bare, 'step': step, 'step (cached)': step_cached}
+
+
+def _status_mb(key):
+    for line in open('/proc/self/status'):
+        if line.startswith(key + ':'): return int(line.split()[1]) / 1024
+    raise KeyError(key)
 
 
 def peak_mb(args, name, seq):
     cmd = [sys.executable, __file__, '--model', args.model, '--batch', str(args.batch), '--seqs', str(seq), '--peak', name]
     out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)))
     if out.returncode: raise RuntimeError(out.stderr[-2000:])
-    return float(out.stdout.strip().splitlines()[-1])
+    return tuple(map(float, out.stdout.strip().splitlines()[-1].split()))
 
 
 def main():
@@ -84,21 +96,24 @@ def main():
     pin_threads(args.threads)
     if args.peak:
         fns = variants(*setup(args.model, args.batch, args.seqs[0]))
+        base = _status_mb('VmRSS')
+        with open('/proc/self/clear_refs', 'w') as f: f.write('5')  # the peak so far was the model's loading
         for _ in range(2 if args.peak in fns else 0): fns[args.peak]()
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        peak = max(_status_mb('VmHWM'), base)
+        print(peak, peak - base)
         return
     ratios = {}
     print(f"Edge Pruning step vs bare forward+backward: {args.model}, batch {args.batch}, fp32, {args.threads} threads\n")
-    print("| tokens | variant | median s | ratio vs bare | spread | peak RSS MB |")
-    print("|---|---|---|---|---|---|")
+    print("| tokens | variant | median s | ratio vs bare | spread | peak RSS MB | above the loaded model MB |")
+    print("|---|---|---|---|---|---|---|")
     for seq in args.seqs:
         setup_ = setup(args.model, args.batch, seq)
         fns = variants(*setup_)
         times = interleaved(fns, reps=args.reps, warmup=1)
         for k, t, r, lo, hi in ratio_table(times, 'bare'):
-            print(f"| {seq} | {k} | {t:.3f} | {r:.2f}x | {lo:.2f}-{hi:.2f} | {peak_mb(args, k, seq):.0f} |", flush=True)
+            print(f"| {seq} | {k} | {t:.3f} | {r:.2f}x | {lo:.2f}-{hi:.2f} | {'{:.0f} | {:.0f}'.format(*peak_mb(args, k, seq))} |", flush=True)
             ratios[(seq, k)] = r
-        print(f"| {seq} | (model loaded, nothing run) |  |  |  | {peak_mb(args, 'setup', seq):.0f} |")
+        print(f"| {seq} | (model loaded, nothing run) |  |  |  | {peak_mb(args, 'setup', seq)[0]:.0f} | 0 |")
     print(f"\nedge_pruning_step: {ratios[(max(args.seqs), 'step')]:.2f}x")
 
 
