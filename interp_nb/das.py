@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_das.ipynb #3782341b
 from __future__ import annotations
-import json, math, random
+import math, random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -12,7 +12,6 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import matplotlib.pyplot as plt
 from datasets import Dataset
 from tqdm.auto import tqdm
-import interp_nb
 from .core import seed_everything, save_artifact, load_artifact
 from .sites import capture, run, gather_pos, resolve_sites, site_shape, SiteError
 from .data import encode, token_pos, single_token, batches, to_dataset

@@ -11,7 +11,6 @@ from typing import Callable, Protocol, Sequence
 import numpy as np, torch
 from datasets import Dataset
 from tqdm.auto import tqdm
-import interp_nb
 from .sites import capture, resolve_sites, site_shape
 from .data import single_token, fortunes
 from .core import atomic_write, model_name, save_artifact, load_artifact
