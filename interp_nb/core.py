@@ -249,9 +249,8 @@ def save_artifact(path: str | Path, kind: str, tensors: dict, meta: dict) -> Pat
     import interp_nb
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     meta = {**meta, 'interp_nb': interp_nb.__version__}
-    text = json.dumps(meta, default=str)
-    atomic_write(path/f'{kind}.safetensors', save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata={'meta': text}))
-    atomic_write(path/f'{kind}.json', json.dumps(json.loads(text), indent=1))
+    atomic_write(path/f'{kind}.safetensors', save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata={'meta': json.dumps(meta, default=str)}))
+    atomic_write(path/f'{kind}.json', json.dumps(meta, indent=1, default=str))
     return path
 
 def load_artifact(path: str | Path, kind: str, model=None) -> tuple[dict, dict]:
