@@ -485,12 +485,14 @@ def _ramp(step, n, start, end): return end if n <= 0 or step >= n else start + (
 def prune(model, task: Task, target: float = 0.95, steps: int = 3000, batch_size: int = 32, lr: float = 0.8,
           reg_lr: float = 0.8, warmup: int = 200, sparsity_warmup: int | None = None, start: float = 0.0,
           nodes: bool = False, node_target: float = 0.0, split_embed: bool = False, init: float = 10.0, seed: int = 0,
-          cache_mb: float = 2048, log_every: int = 10, progress: bool = True) -> PruneResult:
+          samples: int = 1, cache_mb: float = 2048, log_every: int = 10, progress: bool = True) -> PruneResult:
     """Learn hard-concrete edge masks that keep KL(full model || circuit) low on `task` while a Lagrangian with maximised
-    multipliers drives the edge sparsity to `target`, ramped from `start` over `sparsity_warmup` steps (default 80%)."""
+    multipliers drives the edge sparsity to `target`, ramped from `start` over `sparsity_warmup` steps (default 80%).
+    Each step averages the loss over `samples` draws of the gates (each one masked forward and backward)."""
     target, start = check_sparsity(target), check_sparsity(start, 'start sparsity')
     if nodes: node_target = check_sparsity(node_target, 'node target sparsity')
-    if steps < 1 or batch_size < 1: raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}")
+    if steps < 1 or batch_size < 1 or samples < 1:
+        raise ValueError(f"steps, batch_size and samples must be positive, got {steps}, {batch_size} and {samples}")
     sparsity_warmup = int(0.8 * steps) if sparsity_warmup is None else sparsity_warmup
     graph = edge_graph(model, split_embed)
     masks = EdgeMasks(graph, nodes=nodes, init=init, seed=seed).to(model.get_input_embeddings().weight.device)
@@ -509,16 +511,19 @@ def prune(model, task: Task, target: float = 0.95, steps: int = 3000, batch_size
             b0 = starts[step % len(starts)]
             batch = task[order[b0:b0 + batch_size]]
             full, cache = states(b0, batch)
-            z, zn = masks.sample()
-            fit = _loss(batch, edge_forward(model, batch.clean, graph, z, cache, nodes=zn, pos=batch.loss_mask), full)
+            opt.zero_grad(set_to_none=True)
+            fit = 0.
+            for _ in range(samples):  # a Monte Carlo estimate of the expected loss over the gates
+                z, zn = masks.sample()
+                f = _loss(batch, edge_forward(model, batch.clean, graph, z, cache, nodes=zn, pos=batch.loss_mask), full) / samples
+                f.backward(); fit += f.detach()
             t = _ramp(step, sparsity_warmup, start, target)
             s = 1 - expected_gates(masks.log_alpha).mean()  # expected L0: gates clamped at 1 pass no gradient
             reg = _lagrangian(masks.lambdas, s, t)
             if nodes:
                 sn = 1 - expected_gates(masks.node_log_alpha).mean()
                 reg = reg + _lagrangian(masks.node_lambdas, sn, _ramp(step, sparsity_warmup, 0., node_target))
-            opt.zero_grad(set_to_none=True)
-            (fit + reg).backward()
+            reg.backward()
             opt.step(); sched.step()
             if step % log_every == 0 or step == steps - 1:
                 hist.append(dict(step=step, loss=fit.item(), sparsity=1 - z.mean().item(), target=t, expected_sparsity=s.item(),

@@ -112,3 +112,20 @@ def test_circuit_round_trip_and_mismatch(tmp_path, llama):
     (tmp_path/'none.json').write_text('[]')
     with pytest.raises(ValueError, match='not a circuit file'): load_circuit(tmp_path/'none.json', model)
     with pytest.raises(ValueError, match='entries but the graph has'): save_circuit(tmp_path/'x.json', model, keep[:-1])
+
+
+def test_prune_counts_must_be_positive(llama):
+    model, tok = llama
+    task = make_task(tok, _rows(2), 'copy')
+    for kw in (dict(steps=0), dict(batch_size=0), dict(samples=0)):
+        with pytest.raises(ValueError, match='must be positive'): prune(model, task, target=0.5, progress=False, **kw)
+
+
+def test_prune_samples_average_the_gate_noise(llama):
+    "More gate draws per step give a different (averaged) update; one draw reproduces the single-sample run exactly."
+    model, tok = llama
+    task = make_task(tok, _rows(4), 'copy')
+    run = lambda k: prune(model, task, target=0.5, steps=3, batch_size=4, lr=0.5, warmup=1, samples=k, seed=0, progress=False).masks.log_alpha.detach()
+    one, again, four = run(1), run(1), run(4)
+    assert torch.equal(one, again)
+    assert not torch.allclose(one, four)
