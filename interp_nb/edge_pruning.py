@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_edge_pruning.ipynb #c354bade
 from __future__ import annotations
-import inspect, json, math, sys, time
+import inspect, itertools, json, math, sys, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,25 +101,55 @@ def expected_gates(log_alpha: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(log_alpha - BETA * math.log(-LEFT / RIGHT))
 
 # %% ../nbs/20_edge_pruning.ipynb #ccb42455
+class _MixState:
+    """What the `_Mix` calls of one edge-masked forward share: the buffer of writer deltas `[W, B*S*D]`, the dense mask
+    matrix `[readers, writers]` (zero where a writer is not upstream of a reader), each group's first reader row and the
+    writers it is the first to read, and, in the backward pass, every reader's gradient `[readers, B*S*D]`."""
+    def __init__(self, graph: EdgeGraph, masks: torch.Tensor, buf: torch.Tensor):
+        self.graph, self.buf, self.sl = graph, buf, graph.group_slices()
+        self.nw = [graph.group_writers(g) for g in range(graph.n_groups)]
+        nr = [len(graph.group_readers(g)) for g in range(graph.n_groups)]
+        self.rows = [0] + list(itertools.accumulate(nr))
+        self.first = [0] + self.nw[:-1]  # group g is the first reader of writers first[g]:nw[g]
+        with torch.no_grad():
+            self.M = buf.new_zeros(self.rows[-1], graph.n_writers)
+            for g, s in enumerate(self.sl): self.M[self.rows[g]:self.rows[g + 1], :self.nw[g]] = masks[s].view(nr[g], self.nw[g])
+        self.G, self.done = None, 0
+
+    def mask_grad(self, block: int = 8) -> torch.Tensor:
+        "The gradient of every mask, `G @ buf.T` over blocks of groups (one wide product each, not one per group)."
+        out = self.buf.new_empty(self.sl[-1].stop)
+        for a in range(0, len(self.sl), block):
+            gs = range(a, min(a + block, len(self.sl)))
+            r0, r1, nw = self.rows[gs[0]], self.rows[gs[-1] + 1], self.nw[gs[-1]]
+            gm = self.G[r0:r1] @ self.buf[:nw].T
+            for g in gs: out[self.sl[g]] = gm[self.rows[g] - r0:self.rows[g + 1] - r0, :self.nw[g]].reshape(-1)
+        return out
+
 class _Mix(torch.autograd.Function):
-    "Reader inputs `base + m @ buf` from a buffer of writer deltas; gradients go to the mask `m` and to each delta chunk."
+    """Reader inputs `base + m @ buf` of group `g`. The backward pass stores the readers' gradient; the writers group `g` is
+    the first to read get theirs in one product over every reader downstream of them (each of which has run its backward
+    already: its input depends on this group's output), and the last group to finish returns every mask's gradient."""
     @staticmethod
-    def forward(ctx, m, base, buf, *chunks):
-        ctx.save_for_backward(m)
-        ctx.buf, ctx.shapes = buf, [c.shape for c in chunks]  # buf rows are written once and never changed afterwards
-        out = m @ buf
+    def forward(ctx, masks, base, st, g, *chunks):
+        ctx.st, ctx.g, ctx.shapes = st, g, [c.shape for c in chunks]  # buf rows are written once and never changed afterwards
+        out = st.M[st.rows[g]:st.rows[g + 1], :st.nw[g]] @ st.buf[:st.nw[g]]
         return out if base is None else out.add_(base)
 
     @staticmethod
-    def backward(ctx, g):
-        (m,) = ctx.saved_tensors
-        gm = g @ ctx.buf.T if ctx.needs_input_grad[0] else None
-        if not any(ctx.needs_input_grad[3:]): return (gm, None, None, *[None] * len(ctx.shapes))
-        gd = m.T @ g
-        grads, i = [], 0
-        for s in ctx.shapes:
-            grads.append(gd[i:i + s[0]].view(s)); i += s[0]
-        return (gm, None, None, *grads)
+    def backward(ctx, grad):
+        st, g = ctx.st, ctx.g
+        r0 = st.rows[g]
+        if st.G is None: st.G = grad.new_empty(st.rows[-1], grad.shape[1])
+        st.G[r0:st.rows[g + 1]] = grad
+        st.done += 1
+        grads = [None] * len(ctx.shapes)
+        if any(ctx.needs_input_grad[4:]):
+            d = st.M[r0:, st.first[g]:st.nw[g]].T @ st.G[r0:]
+            grads = list(d.split([s[0] for s in ctx.shapes]))
+            grads = [x.view(s) for x, s in zip(grads, ctx.shapes)]
+        gm = st.mask_grad() if ctx.needs_input_grad[0] and st.done == len(st.sl) else None
+        return (gm, None, None, None, *grads)
 
 class _Stop(Exception): pass
 
@@ -260,8 +290,8 @@ def edge_forward(model, inputs, graph: EdgeGraph, masks: torch.Tensor | None = N
                          "clean and corrupted inputs must have the same batch size and token length")
     full = masks is None
     buf = x0.new_empty(W, N) if (keep_writers or not full) else None
+    if not full: st, mv = _MixState(graph, masks.detach(), buf), masks.to(dt)
     chunks, resid, resids = [], x0, []
-    sl = graph.group_slices()
 
     def write(x, off):  # x: [c, B, S, D], the outputs of writers off..off+c
         if full:
@@ -276,13 +306,9 @@ def edge_forward(model, inputs, graph: EdgeGraph, masks: torch.Tensor | None = N
         if full:
             resids.append(resid)
             return resid[None]
-        nw, nr = graph.group_writers(g), len(graph.group_readers(g))
         base = None if corrupt is None else corrupt.resid[g].reshape(1, -1)
-        used, n = [], 0
-        for c in chunks:
-            if n == nw: break
-            used.append(c); n += len(c)
-        return _Mix.apply(masks[sl[g]].view(nr, nw).to(dt), base, buf[:nw], *used).view(nr, B, S, D)
+        new = chunks[:]; chunks.clear()  # the writers no earlier group read
+        return _Mix.apply(mv, base, st, g, *new).view(-1, B, S, D)
 
     E, H, G = len(graph.embeds), graph.n_heads, graph.n_kv_heads
     write(_embeds(model, kw.get('input_ids'), x0, graph), 0)
@@ -512,9 +538,10 @@ def prune(model, task: Task, target: float = 0.95, steps: int = 3000, batch_size
             batch = task[order[b0:b0 + batch_size]]
             full, cache = states(b0, batch)
             opt.zero_grad(set_to_none=True)
-            fit = 0.
+            fit, dense = 0., 0.
             for _ in range(samples):  # a Monte Carlo estimate of the expected loss over the gates
                 z, zn = masks.sample()
+                dense += z.detach().mean().item() / samples
                 f = _loss(batch, edge_forward(model, batch.clean, graph, z, cache, nodes=zn, pos=batch.loss_mask), full) / samples
                 f.backward(); fit += f.detach()
             t = _ramp(step, sparsity_warmup, start, target)
@@ -526,7 +553,7 @@ def prune(model, task: Task, target: float = 0.95, steps: int = 3000, batch_size
             reg.backward()
             opt.step(); sched.step()
             if step % log_every == 0 or step == steps - 1:
-                hist.append(dict(step=step, loss=fit.item(), sparsity=1 - z.mean().item(), target=t, expected_sparsity=s.item(),
+                hist.append(dict(step=step, loss=fit.item(), sparsity=1 - dense, target=t, expected_sparsity=s.item(),
                                  lambda1=masks.lambdas[0].item(), lambda2=masks.lambdas[1].item()))
                 bar.set_postfix(loss=f'{fit.item():.3g}', sparsity=f'{s.item():.3f}')
     return PruneResult(masks, hist, time.time() - t0)
