@@ -106,7 +106,7 @@ class _MixState:
     matrix `[readers, writers]` (zero where a writer is not upstream of a reader), each group's first reader row and the
     writers it is the first to read, and, in the backward pass, every reader's gradient `[readers, B*S*D]`."""
     def __init__(self, graph: EdgeGraph, masks: torch.Tensor, buf: torch.Tensor):
-        self.graph, self.buf, self.sl = graph, buf, graph.group_slices()
+        self.buf, self.sl = buf, graph.group_slices()
         self.nw = [graph.group_writers(g) for g in range(graph.n_groups)]
         nr = [len(graph.group_readers(g)) for g in range(graph.n_groups)]
         self.rows = [0] + list(itertools.accumulate(nr))
