@@ -1,6 +1,7 @@
 """One Edge Pruning training step against a bare forward+backward of the same model and batch (interleaved), with peak memory.
 
     .venv/bin/python benchmarks/edge_pruning_step.py [--model smollm2-135m-instruct] [--batch 8] [--seqs 24 64] [--reps 5]
+                                                     [--memory reuse|default]
 
 Variants, per sequence length:
 - bare: `model(**batch).logits`, next-token cross-entropy over all positions, backward (weight gradients), the usual
@@ -10,6 +11,9 @@ Variants, per sequence length:
   into the masks, AdamW.
 - step (cached): the same when the batch's full-model outputs and corrupted cache are kept (`prune` keeps them while they
   fit in `cache_mb`; small tasks then compute them once).
+Memory: `prune` runs its loop inside `interp_nb.core.reuse_memory` on a CPU (freed memory stays in the process for the
+next step instead of going back to the system and being faulted in again), so by default every variant, bare included,
+is timed inside it; `--memory default` times them with glibc's defaults.
 Peak memory: a fresh process loads the model and builds the masks, then resets its peak resident size (Linux
 `/proc/self/clear_refs`) and runs the variant twice (`--peak VARIANT`): the table shows the peak resident size and the
 part of it above the loaded model (what the variant itself needs; the cached variant's cache included).
@@ -78,7 +82,8 @@ def _status_mb(key):
 
 
 def peak_mb(args, name, seq):
-    cmd = [sys.executable, __file__, '--model', args.model, '--batch', str(args.batch), '--seqs', str(seq), '--peak', name]
+    cmd = [sys.executable, __file__, '--model', args.model, '--batch', str(args.batch), '--seqs', str(seq), '--peak', name,
+           '--memory', args.memory]
     out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)))
     if out.returncode: raise RuntimeError(out.stderr[-2000:])
     return tuple(map(float, out.stdout.strip().splitlines()[-1].split()))
@@ -92,8 +97,17 @@ def main():
     ap.add_argument('--reps', type=int, default=5)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--peak', default=None)
+    ap.add_argument('--memory', choices=['reuse', 'default'], default='reuse')
     args = ap.parse_args()
     pin_threads(args.threads)
+    from contextlib import nullcontext
+    from interp_nb.core import reuse_memory
+    with reuse_memory() if args.memory == 'reuse' else nullcontext() as on:
+        if args.memory == 'reuse' and not on: print("reuse_memory is not available here (not glibc): glibc defaults")
+        run(args)
+
+
+def run(args):
     if args.peak:
         fns = variants(*setup(args.model, args.batch, args.seqs[0]))
         base = _status_mb('VmRSS')
@@ -103,7 +117,8 @@ def main():
         print(peak, peak - base)
         return
     ratios = {}
-    print(f"Edge Pruning step vs bare forward+backward: {args.model}, batch {args.batch}, fp32, {args.threads} threads\n")
+    print(f"Edge Pruning step vs bare forward+backward: {args.model}, batch {args.batch}, fp32, {args.threads} threads, "
+          f"memory: {args.memory}\n")
     print("| tokens | variant | median s | ratio vs bare | spread | peak RSS MB | above the loaded model MB |")
     print("|---|---|---|---|---|---|---|")
     for seq in args.seqs:

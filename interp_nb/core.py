@@ -5,15 +5,16 @@
 # %% ../nbs/00_core.ipynb #3e3257bb
 from __future__ import annotations
 import os, sys, json, random, shutil, socket, subprocess, tempfile, zipfile, warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import numpy as np, torch
 
 # %% auto #0
-__all__ = ['OFFLINE_MODELS', 'TINY_FAMILIES', 'cache_dir', 'seed_everything', 'default_device', 'resolve_dtype', 'OfflineModel',
-           'materialise', 'ModelNotFound', 'load_model', 'load_tokenizer', 'byte_tokenizer', 'tiny_config',
-           'tiny_model', 'atomic_write', 'model_name', 'save_artifact', 'load_artifact']
+__all__ = ['OFFLINE_MODELS', 'TINY_FAMILIES', 'cache_dir', 'seed_everything', 'default_device', 'resolve_dtype', 'reuse_memory',
+           'OfflineModel', 'materialise', 'ModelNotFound', 'load_model', 'load_tokenizer', 'byte_tokenizer',
+           'tiny_config', 'tiny_model', 'atomic_write', 'model_name', 'save_artifact', 'load_artifact']
 
 # %% ../nbs/00_core.ipynb #81e4fdc6
 def cache_dir(*parts: str) -> Path:
@@ -43,6 +44,22 @@ def resolve_dtype(dtype=None, device: str | None = None):
     if isinstance(dtype, torch.dtype) or dtype == 'auto': return dtype
     if isinstance(dtype, str) and dtype.lower() in _DTYPES: return _DTYPES[dtype.lower()]
     raise ValueError(f"Unknown dtype {dtype!r}: use a torch dtype, 'auto', or one of {sorted(_DTYPES)}.")
+
+# %% ../nbs/00_core.ipynb #c22ced76
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+
+@contextmanager
+def reuse_memory():
+    """Inside the block, memory freed by large tensors stays in the process for the next ones (glibc: no `mmap` for big
+    blocks, no trimming of the heap); on exit the free memory goes back to the system. Yields whether it could (glibc only)."""
+    import ctypes, ctypes.util, platform
+    libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6') if platform.libc_ver()[0] == 'glibc' else None
+    if libc is None or not (libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)):
+        yield False; return
+    try: yield True
+    finally:  # glibc's adaptive thresholds end where they cap: big blocks mmapped above 32 MB, the heap trimmed above 64 MB
+        libc.mallopt(_M_MMAP_MAX, 65536); libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20); libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2**20)
+        libc.malloc_trim(0)
 
 # %% ../nbs/00_core.ipynb #107bdbe9
 @dataclass

@@ -5,12 +5,12 @@
 # %% ../nbs/20_edge_pruning.ipynb #c354bade
 from __future__ import annotations
 import inspect, itertools, json, math, sys, time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import interp_nb
-from .core import model_name
+from .core import model_name, reuse_memory
 from .sites import model_info, block, model_inputs, pos_mask, SiteError
 
 # %% auto #0
@@ -104,17 +104,42 @@ def expected_gates(log_alpha: torch.Tensor) -> torch.Tensor:
 class _MixState:
     """What the `_Mix` calls of one edge-masked forward share: the buffer of writer deltas `[W, B*S*D]`, the dense mask
     matrix `[readers, writers]` (zero where a writer is not upstream of a reader), each group's first reader row and the
-    writers it is the first to read, and, in the backward pass, every reader's gradient `[readers, B*S*D]`."""
+    writers it is the first to read, and, in the backward pass, every reader's gradient `[readers, B*S*D]`. A group with
+    one reader (an MLP input) is paired with the next group: their products over the writers both read are done together,
+    `ahead` holds the next group's part of the forward and `behind` the paired group's part of the backward."""
     def __init__(self, graph: EdgeGraph, masks: torch.Tensor, buf: torch.Tensor):
         self.buf, self.sl = buf, graph.group_slices()
         self.nw = [graph.group_writers(g) for g in range(graph.n_groups)]
         nr = [len(graph.group_readers(g)) for g in range(graph.n_groups)]
         self.rows = [0] + list(itertools.accumulate(nr))
         self.first = [0] + self.nw[:-1]  # group g is the first reader of writers first[g]:nw[g]
+        self.lead = {g for g in range(graph.n_groups - 1) if nr[g] == 1}  # g does g+1's share of the work on buf[:nw[g]]
         with torch.no_grad():
             self.M = buf.new_zeros(self.rows[-1], graph.n_writers)
             for g, s in enumerate(self.sl): self.M[self.rows[g]:self.rows[g + 1], :self.nw[g]] = masks[s].view(nr[g], self.nw[g])
-        self.G, self.done = None, 0
+        self.G, self.done, self.ahead, self.behind = None, 0, {}, {}
+
+    def mix(self, g: int) -> torch.Tensor:
+        "Group `g`'s mixed deltas `M[rows of g] @ buf`, with the next group's part over the same writers when `g` leads a pair."
+        r0, r1, nw = self.rows[g], self.rows[g + 1], self.nw[g]
+        if g in self.ahead:  # the pair's lead did all but the writers it could not see
+            a = self.nw[g - 1]
+            return self.ahead.pop(g).addmm_(self.M[r0:r1, a:nw], self.buf[a:nw])
+        if g not in self.lead: return self.M[r0:r1, :nw] @ self.buf[:nw]
+        both = self.M[r0:self.rows[g + 2], :nw] @ self.buf[:nw]
+        self.ahead[g + 1] = both[r1 - r0:]
+        return both[:r1 - r0].clone()  # one row; an output must not share memory with what is changed later
+
+    def writer_grad(self, g: int) -> torch.Tensor:
+        """The gradient of the writers group `g` is the first to read: `M[downstream rows, writers].T @ G[downstream rows]`;
+        the second of a pair does its lead's writers too, and the lead adds only its own rows' part."""
+        r0, r1, a, b = self.rows[g], self.rows[g + 1], self.first[g], self.nw[g]
+        if g in self.behind: return self.behind.pop(g).addmm_(self.M[r0:r1, a:b].T, self.G[r0:r1])
+        if g - 1 not in self.lead: return self.M[r0:, a:b].T @ self.G[r0:]
+        a0 = self.first[g - 1]
+        both = self.M[r0:, a0:b].T @ self.G[r0:]
+        self.behind[g - 1] = both[:a - a0]
+        return both[a - a0:]
 
     def mask_grad(self, block: int = 8) -> torch.Tensor:
         "The gradient of every mask, `G @ buf.T` over blocks of groups (one wide product each, not one per group)."
@@ -133,20 +158,18 @@ class _Mix(torch.autograd.Function):
     @staticmethod
     def forward(ctx, masks, base, st, g, *chunks):
         ctx.st, ctx.g, ctx.shapes = st, g, [c.shape for c in chunks]  # buf rows are written once and never changed afterwards
-        out = st.M[st.rows[g]:st.rows[g + 1], :st.nw[g]] @ st.buf[:st.nw[g]]
+        out = st.mix(g)
         return out if base is None else out.add_(base)
 
     @staticmethod
     def backward(ctx, grad):
         st, g = ctx.st, ctx.g
-        r0 = st.rows[g]
         if st.G is None: st.G = grad.new_empty(st.rows[-1], grad.shape[1])
-        st.G[r0:st.rows[g + 1]] = grad
+        st.G[st.rows[g]:st.rows[g + 1]] = grad
         st.done += 1
         grads = [None] * len(ctx.shapes)
         if any(ctx.needs_input_grad[4:]):
-            d = st.M[r0:, st.first[g]:st.nw[g]].T @ st.G[r0:]
-            grads = list(d.split([s[0] for s in ctx.shapes]))
+            grads = st.writer_grad(g).split([s[0] for s in ctx.shapes])
             grads = [x.view(s) for x, s in zip(grads, ctx.shapes)]
         gm = st.mask_grad() if ctx.needs_input_grad[0] and st.done == len(st.sl) else None
         return (gm, None, None, None, *grads)
@@ -189,6 +212,19 @@ class _Layer:
     post_attn: nn.Module | None; post_mlp: nn.Module | None
     wq: torch.Tensor; bq: torch.Tensor | None; wk: torch.Tensor; bk: torch.Tensor | None
     wv: torch.Tensor; bv: torch.Tensor | None; wo: torch.Tensor; bo: torch.Tensor | None
+    rms: tuple | None = None  # (gain, eps) of the input norm when it is RMS-style
+
+def _rms_gain(norm: nn.Module, D: int, like: torch.Tensor):
+    """`(gain, eps)` when `norm(x) == x * gain / sqrt(mean(x²) + eps)`, an RMS-style norm (checked on two inputs with
+    nonzero mean, which a LayerNorm fails), else `None`."""
+    eps = next((v for a in ('variance_epsilon', 'eps') if isinstance(v := getattr(norm, a, None), float)), None)
+    if eps is None: return None
+    with torch.no_grad():
+        x = torch.stack([torch.linspace(-3, 3, D), torch.linspace(-1, 5, D) ** 2]).to(like)
+        g = norm(torch.ones_like(x[:1])).float()[0] * math.sqrt(1 + eps)
+        want = x.float() * g * (x.float().pow(2).mean(-1, keepdim=True) + eps).rsqrt()
+        tol = 1e-5 if like.dtype == torch.float32 else 2e-2
+        return (g.to(like.dtype), eps) if torch.allclose(norm(x).float(), want, rtol=tol, atol=tol) else None
 
 def _layer(model, l: int) -> _Layer:
     info = model_info(model); a = info.arch; b = block(model, l)
@@ -205,7 +241,7 @@ def _layer(model, l: int) -> _Layer:
     return _Layer(b.get_submodule(a.attn), b.get_submodule(a.ln1), b.get_submodule(a.ln2), b.get_submodule(a.mlp),
                   b.get_submodule(a.o_proj), get(a.attn_out), get(a.mlp_out),
                   heads(ws[0], H), heads(bs[0], H), heads(ws[1], G), heads(bs[1], G), heads(ws[2], G), heads(bs[2], G),
-                  wo.T.reshape(H, dh, D), bo)
+                  wo.T.reshape(H, dh, D), bo, _rms_gain(b.get_submodule(a.ln1), D, wo))
 
 def _proj(x, w, b):
     "Per-head projection of reader inputs `x` (`[n, B, S, D]`, or `[1, B, S, D]` shared by all heads) to `[B, n, S, dh]`."
@@ -224,11 +260,23 @@ def _norm_shares(norm: nn.Module, parts: torch.Tensor, total: torch.Tensor) -> t
     a = _rms(total).clamp_min(1e-30) / _rms(parts).clamp_min(1e-30)  # rescale each part to the RMS of the total...
     return norm(parts * a) / a                                       # ...so the norm divides it by rms(total)
 
+def _in_proj(L: _Layer, x, w, b):
+    """Per-head projections `[B, n, S, dh]` of reader inputs `x` through the block's input norm. For an RMS-style norm the
+    gain goes into the weights and `1/rms` of each reader's input scales the `dh`-wide outputs: the same numbers as
+    normalising first, without the norm's passes over `[n, B, S, D]`, forward and backward."""
+    if L.rms is None or len(x) == 1: return _proj(L.ln1(x), w, b)  # one input shared by all heads: the module itself
+    g, eps = L.rms
+    y = _proj(x, w * g, None)
+    ms = torch.linalg.vector_norm(x, dim=-1).square() / x.shape[-1]  # [n, B, S]
+    y = y * (ms + eps).rsqrt().transpose(0, 1)[..., None]
+    return y if b is None else y + b[None, :, None]
+
 def _attention(model, L: _Layer, call: dict, q_in, k_in, v_in):
-    "Attention output `[B, S, H, dh]` of one layer from per-head reader inputs, through the model's own functions."
+    """Attention output `[B, S, H, dh]` of one layer from per-head reader inputs (before the block's input norm), through
+    the model's own functions."""
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
     attn = L.attn
-    q, k, v = _proj(q_in, L.wq, L.bq), _proj(k_in, L.wk, L.bk), _proj(v_in, L.wv, L.bv)
+    q, k, v = _in_proj(L, q_in, L.wq, L.bq), _in_proj(L, k_in, L.wk, L.bk), _in_proj(L, v_in, L.wv, L.bv)
     if getattr(attn, 'q_norm', None) is not None: q, k = attn.q_norm(q), attn.k_norm(k)
     mod = sys.modules[type(attn).__module__]
     pe = call.get('position_embeddings')
@@ -263,21 +311,36 @@ def _unembed(model, x):
 # %% ../nbs/20_edge_pruning.ipynb #85a72768
 @dataclass
 class WriterCache:
-    "Every writer's output on one batch (`[n_writers, B, S, D]`) and the residual stream each reader group reads, from a full forward."
-    writers: torch.Tensor
+    """What edge-masked runs need from a full forward on the corrupted input, without a copy per head: the embedding writers
+    `[E, B, S, D]`, each layer's attention output before the output projection (`z`, `[B, S, H, d_head]`, from which a head's
+    writer follows), each MLP writer `[B, S, D]` and the residual stream each reader group reads."""
+    embeds: torch.Tensor
+    z: list
+    mlp: list
     resid: list
+
+    @property
+    def shape(self): return tuple(self.embeds.shape[1:])
+    def nbytes(self): return sum(t.numel() * t.element_size() for t in [self.embeds, *self.z, *self.mlp, *self.resid])
 
 def _embeds(model, ids, x, graph):
     if len(graph.embeds) == 1: return x[None]
     tok = model.get_input_embeddings()(ids)
     return torch.stack([tok, x - tok])
 
+def _head_deltas(L: _Layer, z, zc):
+    "Each head's writer minus its value in the corrupted run (attention output `zc`): one product, as the writer is linear in `z` unless a norm follows the heads."
+    if L.post_attn is None: return torch.einsum('bshe,hed->hbsd', z - zc, L.wo)
+    with torch.no_grad(): wc = _head_writers(L, zc)
+    return _head_writers(L, z) - wc
+
 def edge_forward(model, inputs, graph: EdgeGraph, masks: torch.Tensor | None = None, corrupt: WriterCache | None = None,
                  nodes: torch.Tensor | None = None, pos=None, keep_writers: bool = False):
     """Logits of `model` on `inputs` where every reader reads the corrupted run's residual stream plus the `masks`-weighted
     difference of each upstream writer from its value in `corrupt` (`corrupt=None`: zero ablation). `masks` runs over
-    `graph.edges()`; `masks=None` runs the full model. `nodes` optionally gates each writer. `pos` (a `[B, S]` boolean
-    mask, or anything `pos_mask` takes) selects the positions whose logits are returned."""
+    `graph.edges()`; `masks=None` runs the full model (with `keep_writers`, also returning its `WriterCache`). `nodes`
+    optionally gates each writer. `pos` (a `[B, S]` boolean mask, or anything `pos_mask` takes) selects the positions whose
+    logits are returned."""
     kw = model_inputs(model, inputs)
     x0, calls = _block_calls(model, kw)
     B, S, D = x0.shape
@@ -285,55 +348,52 @@ def edge_forward(model, inputs, graph: EdgeGraph, masks: torch.Tensor | None = N
     if len(calls) != graph.n_layers: raise ValueError(f"the graph has {graph.n_layers} layers but the model ran {len(calls)}")
     if masks is not None and masks.shape != (graph.n_edges,):
         raise ValueError(f"masks has shape {tuple(masks.shape)} but the graph has {graph.n_edges} edges")
-    if corrupt is not None and tuple(corrupt.writers.shape[1:]) != (B, S, D):
-        raise ValueError(f"the corrupted run has activations of shape {tuple(corrupt.writers.shape[1:])}, this batch {(B, S, D)}: "
+    if corrupt is not None and corrupt.shape != (B, S, D):
+        raise ValueError(f"the corrupted run has activations of shape {corrupt.shape}, this batch {(B, S, D)}: "
                          "clean and corrupted inputs must have the same batch size and token length")
     full = masks is None
-    buf = x0.new_empty(W, N) if (keep_writers or not full) else None
-    if not full: st, mv = _MixState(graph, masks.detach(), buf), masks.to(dt)
-    chunks, resid, resids = [], x0, []
+    if keep_writers and not full: raise ValueError("keep_writers needs masks=None: only the full model's run is a writer cache")
+    keep = WriterCache(None, [], [], []) if keep_writers else None
+    if not full: buf = x0.new_empty(W, N); st, mv = _MixState(graph, masks.detach(), buf), masks.to(dt)
+    chunks, resid = [], x0
 
-    def write(x, off):  # x: [c, B, S, D], the outputs of writers off..off+c
-        if full:
-            if buf is not None: buf[off:off + len(x)] = x.detach().reshape(len(x), -1)
-            return
-        d = x if corrupt is None else x - corrupt.writers[off:off + len(x)]
-        if nodes is not None: d = d * nodes[off:off + len(x)].to(dt).view(-1, 1, 1, 1)
-        buf[off:off + len(x)] = d.detach().reshape(len(x), -1)
+    def write(d, off):  # d: [c, B, S, D], how writers off..off+c differ from their corrupted values
+        if nodes is not None: d = d * nodes[off:off + len(d)].to(dt).view(-1, 1, 1, 1)
+        buf[off:off + len(d)] = d.detach().reshape(len(d), -1)
         chunks.append(d)
 
     def read(g):  # inputs of group g's readers, [n, B, S, D]
         if full:
-            resids.append(resid)
+            if keep: keep.resid.append(resid.detach())
             return resid[None]
         base = None if corrupt is None else corrupt.resid[g].reshape(1, -1)
         new = chunks[:]; chunks.clear()  # the writers no earlier group read
         return _Mix.apply(mv, base, st, g, *new).view(-1, B, S, D)
 
     E, H, G = len(graph.embeds), graph.n_heads, graph.n_kv_heads
-    write(_embeds(model, kw.get('input_ids'), x0, graph), 0)
+    e = _embeds(model, kw.get('input_ids'), x0, graph)
+    if keep: keep.embeds = e.detach()
+    if not full: write(e if corrupt is None else e - corrupt.embeds, 0)
     for l, call in enumerate(calls):
         L = _layer(model, l)
         off = E + l * (H + 1)
-        r = L.ln1(read(2 * l))
-        q_in, k_in, v_in = (r, r, r) if full else (r[:H], r[H:H + G], r[H + G:])
+        r = read(2 * l)
+        q_in, k_in, v_in = (r, r, r) if full else r.split([H, G, G])
         z = _attention(model, L, call, q_in, k_in, v_in)
-        if full and not keep_writers: resid = resid + _heads_sum(L, z)
-        else:
-            hw = _head_writers(L, z)
-            write(hw, off)
-            if full: resid = resid + hw.sum(0)
+        if full: resid = resid + _heads_sum(L, z)
+        else: write(_head_writers(L, z) if corrupt is None else _head_deltas(L, z, corrupt.z[l]), off)
         m = _mlp(L, read(2 * l + 1)[0])
-        write(m[None], off + H)
         if full: resid = resid + m
+        else: write((m if corrupt is None else m - corrupt.mlp[l])[None], off + H)
+        if keep: keep.z.append(z.detach()); keep.mlp.append(m.detach())
     x = read(2 * len(calls))[0]
     if pos is not None: x = x[pos_mask(pos, B, S, x.device)]
     logits = _unembed(model, x)
-    if keep_writers: return logits, WriterCache(buf.view(W, B, S, D), [r.detach() for r in resids])
+    if keep: return logits, keep
     return logits
 
 def writer_cache(model, inputs, graph: EdgeGraph) -> WriterCache:
-    "Every writer's output and the reader groups' residual streams on `inputs` (the corrupted run), without gradients."
+    "What edge-masked runs need from the full model on `inputs` (the corrupted run), without gradients."
     with torch.no_grad(): return edge_forward(model, inputs, graph, pos=0, keep_writers=True)[1]
 
 # %% ../nbs/20_edge_pruning.ipynb #1ec54d8a
@@ -477,18 +537,22 @@ def _loss(task, logits, target):
     return (torch.zeros(m.shape[0], device=per.device).index_add_(0, rows, per) / m.sum(1).clamp_min(1).to(per.device)).mean()
 
 class _States:
-    "Full-model outputs and corrupted writer caches per batch, kept while they fit in `limit_mb`."
+    """Full-model outputs and corrupted writer caches per batch, each kept while it fits in `limit_mb` (the outputs first:
+    they are small and save a forward each)."""
     def __init__(self, model, graph, limit_mb):
         self.model, self.graph, self.limit, self.used, self.store = model, graph, limit_mb * 2**20, 0, {}
 
     def __call__(self, key, task: Task):
+        out = self._get((key, 'out'), lambda: edge_forward(self.model, task.clean, self.graph, pos=task.loss_mask))
+        if task.corrupted is None: return out, None
+        return out, self._get((key, 'cache'), lambda: writer_cache(self.model, task.corrupted, self.graph))
+
+    def _get(self, key, make):
         if key in self.store: return self.store[key]
-        with torch.no_grad():
-            target = edge_forward(self.model, task.clean, self.graph, pos=task.loss_mask)
-            cache = None if task.corrupted is None else writer_cache(self.model, task.corrupted, self.graph)
-        size = target.numel() * 4 + (0 if cache is None else cache.writers.numel() * cache.writers.element_size())
-        if self.used + size <= self.limit: self.store[key] = (target, cache); self.used += size
-        return target, cache
+        with torch.no_grad(): v = make()
+        size = v.nbytes() if isinstance(v, WriterCache) else v.numel() * v.element_size()
+        if self.used + size <= self.limit: self.store[key] = v; self.used += size
+        return v
 
 @contextmanager
 def _frozen(model):
@@ -514,7 +578,8 @@ def prune(model, task: Task, target: float = 0.95, steps: int = 3000, batch_size
           samples: int = 1, cache_mb: float = 2048, log_every: int = 10, progress: bool = True) -> PruneResult:
     """Learn hard-concrete edge masks that keep KL(full model || circuit) low on `task` while a Lagrangian with maximised
     multipliers drives the edge sparsity to `target`, ramped from `start` over `sparsity_warmup` steps (default 80%).
-    Each step averages the loss over `samples` draws of the gates (each one masked forward and backward)."""
+    Each step averages the loss over `samples` draws of the gates (each one masked forward and backward). On a CPU the
+    loop runs inside `reuse_memory`."""
     target, start = check_sparsity(target), check_sparsity(start, 'start sparsity')
     if nodes: node_target = check_sparsity(node_target, 'node target sparsity')
     if steps < 1 or batch_size < 1 or samples < 1:
@@ -531,7 +596,8 @@ def prune(model, task: Task, target: float = 0.95, steps: int = 3000, batch_size
     states, hist, t0 = _States(model, graph, cache_mb), [], time.time()
     from tqdm.auto import tqdm
     torch.manual_seed(seed)
-    with _frozen(model):
+    cpu = masks.log_alpha.device.type == 'cpu'
+    with _frozen(model), (reuse_memory() if cpu else nullcontext()):  # a CPU step reuses last step's memory
         bar = tqdm(range(steps), desc=f'edge pruning {task.name}', disable=not progress, leave=False)
         for step in bar:
             b0 = starts[step % len(starts)]

@@ -166,7 +166,7 @@ class _PlainMix:
         return out if base is None else out + base
 
 
-@pytest.mark.parametrize('family,ablate,nodes', [('llama', 'corrupt', False), ('gemma3', 'zero', False), ('qwen2', 'corrupt', True)])
+@pytest.mark.parametrize('family,ablate,nodes', [('llama', 'corrupt', False), ('gemma3', 'zero', False), ('gemma3', 'corrupt', False), ('qwen2', 'corrupt', True)])
 def test_mask_gradients_match_plain_autograd(monkeypatch, family, ablate, nodes):
     "Mask (and node) gradients of the custom backward equal those of the same forward written with plain autograd ops."
     import interp_nb.edge_pruning as ep
@@ -187,3 +187,43 @@ def test_mask_gradients_match_plain_autograd(monkeypatch, family, ablate, nodes)
     for a, b in zip(*grads):
         assert a.abs().max() > 0
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+
+
+def test_keep_writers_needs_the_full_model(llama):
+    model, tok = llama
+    g = edge_graph(model)
+    task = make_task(tok, _rows(2), 'copy')
+    with pytest.raises(ValueError, match='keep_writers needs masks=None'):
+        edge_forward(model, task.clean, g, torch.ones(g.n_edges), keep_writers=True)
+
+
+@pytest.mark.parametrize('family', ['qwen2', 'gemma3', 'gpt2'])
+def test_input_norm_folded_into_projections(family):
+    "For RMS-style input norms the gain is folded into the per-head projections (same numbers); a LayerNorm keeps the module."
+    from interp_nb.edge_pruning import _layer, _in_proj, _proj
+    model, _ = tiny_model(family, n_layers=1)
+    L = _layer(model, 0)
+    assert (L.rms is None) == (family == 'gpt2')
+    x = torch.randn(L.wq.shape[0], 2, 5, L.wq.shape[-1], generator=torch.Generator().manual_seed(0)) * 3 + 1
+    with torch.no_grad():
+        torch.testing.assert_close(_in_proj(L, x, L.wq, L.bq), _proj(L.ln1(x), L.wq, L.bq), rtol=1e-5, atol=1e-5)
+
+
+def test_outputs_kept_before_caches(llama):
+    "When the corrupted cache does not fit in cache_mb, the full model's outputs (small) are still kept."
+    from interp_nb.edge_pruning import _States
+    model, tok = llama
+    task = make_task(tok, _rows(4), 'copy')
+    states = _States(model, edge_graph(model), limit_mb=0.01)
+    out, cache = states(0, task)
+    assert out.numel() * 4 < 0.01 * 2**20 < cache.nbytes()
+    assert (0, 'out') in states.store and (0, 'cache') not in states.store
+    again, _ = states(0, task)
+    assert again is out
+
+
+def test_reuse_memory_off_glibc(monkeypatch):
+    import platform
+    from interp_nb.core import reuse_memory
+    monkeypatch.setattr(platform, 'libc_ver', lambda *a, **k: ('', ''))
+    with reuse_memory() as on: assert on is False
