@@ -12,9 +12,10 @@ from typing import Callable
 import numpy as np, torch
 
 # %% auto #0
-__all__ = ['OFFLINE_MODELS', 'TINY_FAMILIES', 'cache_dir', 'seed_everything', 'default_device', 'resolve_dtype', 'reuse_memory',
-           'OfflineModel', 'materialise', 'ModelNotFound', 'load_model', 'load_tokenizer', 'byte_tokenizer',
-           'tiny_config', 'tiny_model', 'atomic_write', 'model_name', 'save_artifact', 'load_artifact']
+__all__ = ['OFFLINE_MODELS', 'TINY_FAMILIES', 'cache_dir', 'seed_everything', 'keep_rng', 'default_device', 'resolve_dtype',
+           'reuse_memory', 'OfflineModel', 'materialise', 'ModelNotFound', 'load_model', 'load_tokenizer',
+           'byte_tokenizer', 'tiny_config', 'tiny_model', 'atomic_write', 'model_name', 'save_artifact',
+           'load_artifact']
 
 # %% ../nbs/00_core.ipynb #81e4fdc6
 def cache_dir(*parts: str) -> Path:
@@ -29,6 +30,17 @@ def seed_everything(seed: int) -> None:
     "Seed Python, NumPy and torch so that a run can be repeated."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
+
+# %% ../nbs/00_core.ipynb #545805bb
+@contextmanager
+def keep_rng():
+    "Run a block without disturbing Python's, NumPy's and torch's random states (restored on exit)."
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try: yield
+    finally:
+        random.setstate(states[0]); np.random.set_state(states[1]); torch.set_rng_state(states[2])
+        if cuda is not None: torch.cuda.set_rng_state_all(cuda)
 
 # %% ../nbs/00_core.ipynb #6ffbfb78
 def default_device() -> str:

@@ -10,15 +10,17 @@ from pathlib import Path
 from typing import Sequence
 import torch
 import matplotlib.pyplot as plt
+from tqdm.auto import tqdm
 from datasets import Dataset, DatasetDict
-from .core import seed_everything
+from .core import seed_everything, keep_rng
 from .sites import capture, resolve_sites
 from .data import encode, last_pos, batches, to_dataset
 from .probes import Probe, Template, TEMPLATES, fact_dataset, contrast_pairs, load_probe
 
 # %% auto #0
-__all__ = ['ANSWERS', 'clean_answer', 'is_valid', 'chat_prompt', 'rl_dataset', 'split_facts', 'RewardError', 'ProbeReward',
-           'rl_finetune', 'save_adapter', 'answer_eval', 'lm_eval_task', 'lm_eval_accuracy']
+__all__ = ['ANSWERS', 'LORA_TARGETS', 'clean_answer', 'is_valid', 'chat_prompt', 'rl_dataset', 'split_facts', 'RewardError',
+           'ProbeReward', 'lora_config', 'rl_finetune', 'save_adapter', 'answer_ids', 'calibrate_answers',
+           'answer_eval', 'lm_eval_task', 'lm_eval_accuracy']
 
 # %% ../nbs/41_probe_reward_rl.ipynb #7ef9ad11
 ANSWERS = ('No', 'Yes')
@@ -88,29 +90,63 @@ class ProbeReward:
             out.append(p)
         return torch.cat(out) if out else torch.empty(0)
 
-    def __call__(self, prompts=None, completions=None, probe_prompt=None, template=None, log_metric=None, **kwargs) -> list:
+    def __call__(self, prompts=None, completions=None, probe_prompt=None, template=None, label=None, log_metric=None, **kwargs) -> list:
         if probe_prompt is None or template is None: raise ValueError("the dataset needs 'probe_prompt' and 'template' columns (see rl_dataset)")
         answers = [clean_answer(c if isinstance(c, str) else c[-1]['content']) for c in completions]
         valid = [i for i, a in enumerate(answers) if is_valid(a)]
         rewards = [-1.0] * len(answers)
-        if valid:
-            p = self.score([probe_prompt[i] + ' ' + answers[i] for i in valid], [answers[i] for i in valid], [template[i] for i in valid])
-            bad = [valid[j] for j in range(len(valid)) if not math.isfinite(float(p[j]))]
-            if bad: raise RewardError(f"the reward is not finite for {probe_prompt[bad[0]] + ' ' + answers[bad[0]]!r}; stopping")
-            for j, i in enumerate(valid): rewards[i] = float(p[j])
-        if log_metric is not None: log_metric('valid_share', len(valid) / max(1, len(answers)))
+        # GRPO repeats each prompt num_generations times and there are two valid answers: score each distinct text once
+        keys = list(dict.fromkeys((probe_prompt[i] + ' ' + answers[i], answers[i], template[i]) for i in valid))
+        if keys:
+            p = self.score(*zip(*keys))
+            bad = [k for k, x in zip(keys, p.tolist()) if not math.isfinite(x)]
+            if bad: raise RewardError(f"the reward is not finite for {bad[0][0]!r}; stopping")
+            score = dict(zip(keys, p.tolist()))
+            for i in valid: rewards[i] = score[(probe_prompt[i] + ' ' + answers[i], answers[i], template[i])]
+        if log_metric is not None:
+            log_metric('valid_share', len(valid) / max(1, len(answers)))
+            log_metric('yes_share', sum(a == ANSWERS[1] for a in answers) / max(1, len(answers)))
+            # labels, when the dataset has them, only measure the sampled answers; they never enter the reward
+            if label is not None: log_metric('answer_accuracy', sum(a == ANSWERS[int(y)] for a, y in zip(answers, label)) / max(1, len(answers)))
         return rewards
 
 # %% ../nbs/41_probe_reward_rl.ipynb #786104f9
+LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj', 'c_attn', 'c_proj', 'c_fc']
+
+def lora_config(policy, r: int = 16, layers: Sequence[int] | None = None, **kw):
+    "A LoRA config on `policy`'s linear layers, all of them or only those of the blocks in `layers`."
+    from peft import LoraConfig
+    n_layers = policy.config.get_text_config().num_hidden_layers
+    if layers is not None and not all(0 <= l < n_layers for l in layers):
+        raise ValueError(f"lora_layers must lie in 0..{n_layers - 1} for this policy, got {list(layers)}")
+    # peft selects layers only with named targets, not with 'all-linear'
+    targets = 'all-linear' if layers is None else [n for n in LORA_TARGETS if any(m.endswith('.' + n) for m, _ in policy.named_modules())]
+    return LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules=targets,
+                      layers_to_transform=None if layers is None else list(layers), **kw)
+
+def _eval_callback(tok, eval_ds, every: int, log: list):
+    "A trainer callback that appends held-out greedy accuracy and share of 'Yes' answers to `log` every `every` steps."
+    from transformers import TrainerCallback
+    class EvalCallback(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kw):
+            if state.global_step % every and state.global_step != state.max_steps: return
+            with keep_rng():  # evaluation must not reseed the training's sampling
+                res = answer_eval(model, tok, eval_ds)
+            model.train()
+            log.append(dict(step=state.global_step, accuracy=res['accuracy'], valid=res['valid_share'],
+                            yes_share=sum(a == ANSWERS[1] for a in res['answers']) / len(eval_ds)))
+    return EvalCallback()
+
 def rl_finetune(policy, tok, reward_fn, train_ds: Dataset, out: str | Path | None = None, steps: int = 100,
                 lr: float = 1e-4, prompts_per_step: int = 2, num_generations: int = 4, beta: float = 0.04,
-                lora_r: int = 16, seed: int = 0, log_every: int = 1, progress: bool = True):
+                lora_r: int = 16, lora_layers: Sequence[int] | None = None, eval_ds: Dataset | None = None,
+                eval_every: int = 10, seed: int = 0, log_every: int = 1, progress: bool = True):
     "Fine-tune `policy` (with a new LoRA adapter) by GRPO on `reward_fn` over `train_ds['prompt']`; returns `(peft_model, log)`."
     from trl import GRPOConfig, GRPOTrainer
-    from peft import LoraConfig
     if len(train_ds) == 0: raise ValueError("the RL dataset is empty")
     if 'prompt' not in train_ds.column_names: raise ValueError("the RL dataset needs a 'prompt' column")
     if num_generations < 2: raise ValueError("GRPO needs at least 2 generations per prompt")
+    peft_cfg = lora_config(policy, lora_r, lora_layers, task_type='CAUSAL_LM')
     seed_everything(seed)
     cpu = not torch.cuda.is_available()
     with tempfile.TemporaryDirectory() as work:
@@ -118,11 +154,21 @@ def rl_finetune(policy, tok, reward_fn, train_ds: Dataset, out: str | Path | Non
                          num_generations=num_generations, max_completion_length=2, temperature=1.0, top_k=0, top_p=1.0, beta=beta,
                          logging_steps=log_every, save_strategy='no', report_to='none', seed=seed, use_cpu=cpu,
                          bf16=False if cpu else None, activation_checkpointing=False, disable_tqdm=not progress)
-        peft_cfg = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules='all-linear', task_type='CAUSAL_LM')
-        trainer = GRPOTrainer(model=policy, reward_funcs=reward_fn, args=cfg, train_dataset=train_ds, processing_class=tok, peft_config=peft_cfg)
+        evals = []
+        callbacks = [] if eval_ds is None else [_eval_callback(tok, eval_ds, eval_every, evals)]
+        trainer = GRPOTrainer(model=policy, reward_funcs=reward_fn, args=cfg, train_dataset=train_ds, processing_class=tok,
+                              peft_config=peft_cfg, callbacks=callbacks)
+        if not progress:  # without progress bars the trainer prints every log dict instead
+            from transformers import PrinterCallback
+            trainer.remove_callback(PrinterCallback)
         trainer.train()
-    log = [dict(step=h['step'], reward=h.get('reward'), valid=h.get('valid_share'), kl=h.get('kl'))
-           for h in trainer.state.log_history if 'reward' in h]
+    log = [dict(step=h['step'], reward=h.get('reward'), valid=h.get('valid_share'), kl=h.get('kl'), yes_share=h.get('yes_share'),
+                answer_accuracy=h.get('answer_accuracy'), seconds=h.get('step_time')) for h in trainer.state.log_history if 'reward' in h]
+    for e in evals:
+        row = next((h for h in log if h['step'] == e['step']), None)
+        if row is None: log.append(row := dict(step=e['step']))
+        row.update(eval_accuracy=e['accuracy'], eval_yes_share=e['yes_share'])
+    log.sort(key=lambda h: h['step'])
     model = trainer.model
     if out is not None: save_adapter(model, out)
     return model, log
@@ -135,6 +181,36 @@ def save_adapter(model, out: str | Path) -> Path:
     if out.exists(): shutil.rmtree(out)
     tmp.rename(out)
     return out
+
+# %% ../nbs/41_probe_reward_rl.ipynb #55e87fd5
+def answer_ids(tok) -> list[int]:
+    "Token ids with which the policy starts each answer in `ANSWERS` (the first token of each, encoded without a space)."
+    ids = [tok(a, add_special_tokens=False)['input_ids'] for a in ANSWERS]
+    if any(not x for x in ids): raise ValueError(f"the tokenizer encodes one of {ANSWERS} as nothing")
+    if ids[0][0] == ids[1][0]: raise ValueError(f"{ANSWERS} start with the same token; their first tokens cannot be calibrated")
+    return [x[0] for x in ids]
+
+def calibrate_answers(policy, tok, ds: Dataset, steps: int = 20, batch_size: int = 16, lr: float = 1e-3, lora_r: int = 16,
+                      lora_layers: Sequence[int] | None = None, seed: int = 0, progress: bool = True):
+    "Fit and merge a LoRA so that `policy`'s first answer token on `ds['prompt']` is each answer with equal probability (no labels used); returns `(policy, log)`."
+    from peft import get_peft_model
+    if len(ds) == 0: raise ValueError("the calibration dataset is empty")
+    seed_everything(seed)
+    ids = torch.tensor(answer_ids(tok))
+    model = get_peft_model(policy, lora_config(policy, lora_r, lora_layers))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 - s / steps)  # decays to zero: the prior settles instead of swinging
+    order, log = torch.randperm(len(ds)).tolist(), []
+    model.train()
+    for step in tqdm(range(steps), desc='calibrate', disable=not progress, leave=False):
+        idx = [order[(step * batch_size + j) % len(ds)] for j in range(batch_size)]
+        enc = encode(tok, [ds['prompt'][i] for i in idx], padding_side='left', add_special_tokens=not tok.chat_template)
+        logp = model(**{k: v.to(model.device) for k, v in enc.items()}).logits[:, -1].float().log_softmax(-1)[:, ids.to(model.device)]
+        loss = -logp.mean()  # cross-entropy to (1/2, 1/2) over the two answers
+        loss.backward(); opt.step(); sched.step(); opt.zero_grad()
+        p = logp.detach().exp().mean(0).tolist()
+        log.append(dict(step=step + 1, loss=loss.item(), **{f'p_{a}': x for a, x in zip(ANSWERS, p)}))
+    return model.merge_and_unload().eval(), log
 
 # %% ../nbs/41_probe_reward_rl.ipynb #675c35da
 @torch.no_grad()

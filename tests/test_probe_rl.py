@@ -102,3 +102,53 @@ def test_splits_are_disjoint():
 
 def test_clean_answer():
     assert [clean_answer(x) for x in ['Yes.', '\nNo', 'No no', '']] == ['Yes', 'No', 'No no', '']
+
+
+def test_reward_scores_each_distinct_text_once(setup):
+    m, t, facts, tpl, probe = setup
+    ds = rl_dataset(t, facts, tpl)
+    reward, calls = ProbeReward(m, t, probe), []
+    score = reward.score
+    reward.score = lambda texts, *a: calls.append(len(texts)) or score(texts, *a)
+    pp, tp = [ds['probe_prompt'][0]] * 4 + [ds['probe_prompt'][1]] * 4, [ds['template'][0]] * 8
+    r = reward(completions=['Yes', 'No', 'Yes.', 'Maybe', 'No', 'No', 'No', 'Yes'], probe_prompt=pp, template=tp)
+    assert calls == [4]  # two prompts x two answers, the invalid one unscored
+    assert r[0] == r[2] and r[4] == r[5] == r[6] and r[3] == -1.0
+    assert r[1] == pytest.approx(float(score([pp[1] + ' No'], ['No'], tp[:1])[0]), rel=1e-5)
+
+
+def test_lora_layers_and_held_out_log(setup, tmp_path):
+    m, t, facts, tpl, probe = setup
+    ds = rl_dataset(t, facts, tpl)
+    const = lambda completions=None, **k: [float(i % 2) for i in range(len(completions))]
+    with pytest.raises(ValueError, match=r'lora_layers must lie in 0\.\.1'):
+        rl_finetune(tiny_model('llama')[0], t, const, ds, lora_layers=[2], steps=1, progress=False)
+    model, log = rl_finetune(tiny_model('llama')[0], t, const, ds, out=tmp_path/'a', steps=3, prompts_per_step=2, num_generations=2,
+                             lora_layers=[1], eval_ds=ds, eval_every=2, progress=False)
+    assert [h['step'] for h in log] == [1, 2, 3]
+    assert 'eval_accuracy' not in log[0] and all(0 <= log[i]['eval_accuracy'] <= 1 for i in (1, 2))
+    cfg = json.loads((tmp_path/'a'/'adapter_config.json').read_text())
+    assert cfg['layers_to_transform'] == [1]
+    lora = {n.split('.layers.')[1].split('.')[0] for n, _ in model.named_parameters() if 'lora_' in n}
+    assert lora == {'1'}
+
+
+def test_calibration_balances_the_answers_without_labels(setup):
+    m, t, facts, tpl, probe = setup
+    from interp_nb.probe_rl import calibrate_answers, answer_ids
+    from interp_nb.data import encode
+    ds = rl_dataset(t, facts, tpl).remove_columns(['label'])  # calibration must not need labels
+    def p_answers(model):
+        enc = encode(t, ds['prompt'], padding_side='left', add_special_tokens=not t.chat_template)
+        with torch.no_grad(): return model(**enc).logits[:, -1].softmax(-1)[:, answer_ids(t)].mean(0)
+    def policy():  # a random tiny model's logits are too flat to reach 1/2; sharper ones start far from it, like SmolLM2
+        model = tiny_model('llama')[0]
+        with torch.no_grad(): model.lm_head.weight.mul_(20)
+        return model
+    start = p_answers(policy())
+    model, log = calibrate_answers(policy(), t, ds, steps=30, batch_size=4, lr=1e-2, progress=False)
+    end = p_answers(model)
+    assert start.sum() < 0.01 and end.sum() > 0.8 and abs(end[0] - end[1]) < 0.2, (start, end)
+    assert len(log) == 30 and log[-1]['loss'] < log[0]['loss']
+    assert not any('lora' in n for n, _ in model.named_parameters())  # merged into the weights
+    with pytest.raises(ValueError, match='empty'): calibrate_answers(m, t, ds.select([]), progress=False)
