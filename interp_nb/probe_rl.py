@@ -5,6 +5,7 @@
 # %% ../nbs/41_probe_reward_rl.ipynb #e66a8e76
 from __future__ import annotations
 import json, math, os, shutil, string, tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -19,8 +20,8 @@ from .probes import Probe, Template, TEMPLATES, fact_dataset, contrast_pairs, lo
 
 # %% auto #0
 __all__ = ['ANSWERS', 'LORA_TARGETS', 'clean_answer', 'is_valid', 'chat_prompt', 'rl_dataset', 'split_facts', 'RewardError',
-           'ProbeReward', 'lora_config', 'rl_finetune', 'save_adapter', 'answer_ids', 'calibrate_answers',
-           'answer_eval', 'lm_eval_task', 'lm_eval_accuracy']
+           'ProbeReward', 'lora_config', 'completion_logps_only', 'rl_finetune', 'save_adapter', 'answer_ids',
+           'calibrate_answers', 'answer_eval', 'lm_eval_task', 'lm_eval_accuracy']
 
 # %% ../nbs/41_probe_reward_rl.ipynb #7ef9ad11
 ANSWERS = ('No', 'Yes')
@@ -66,6 +67,7 @@ class ProbeReward:
     tok: object
     probe: Probe
     batch_size: int = 32
+    cache: dict = field(default_factory=dict, repr=False)  # (text, answer, template) -> reward, kept across steps
     __name__ = 'probe_reward'  # trl names reward functions by __name__
 
     def __post_init__(self):
@@ -95,14 +97,15 @@ class ProbeReward:
         answers = [clean_answer(c if isinstance(c, str) else c[-1]['content']) for c in completions]
         valid = [i for i, a in enumerate(answers) if is_valid(a)]
         rewards = [-1.0] * len(answers)
-        # GRPO repeats each prompt num_generations times and there are two valid answers: score each distinct text once
-        keys = list(dict.fromkeys((probe_prompt[i] + ' ' + answers[i], answers[i], template[i]) for i in valid))
-        if keys:
-            p = self.score(*zip(*keys))
-            bad = [k for k, x in zip(keys, p.tolist()) if not math.isfinite(x)]
+        # a prompt has two valid answers, GRPO samples each many times and revisits prompts every epoch: score each text once per run
+        key = lambda i: (probe_prompt[i] + ' ' + answers[i], answers[i], template[i])
+        new = [k for k in dict.fromkeys(key(i) for i in valid) if k not in self.cache]
+        if new:
+            p = self.score(*zip(*new)).tolist()
+            bad = [k for k, x in zip(new, p) if not math.isfinite(x)]
             if bad: raise RewardError(f"the reward is not finite for {bad[0][0]!r}; stopping")
-            score = dict(zip(keys, p.tolist()))
-            for i in valid: rewards[i] = score[(probe_prompt[i] + ' ' + answers[i], answers[i], template[i])]
+            self.cache.update(zip(new, p))
+        for i in valid: rewards[i] = self.cache[key(i)]
         if log_metric is not None:
             log_metric('valid_share', len(valid) / max(1, len(answers)))
             log_metric('yes_share', sum(a == ANSWERS[1] for a in answers) / max(1, len(answers)))
@@ -124,6 +127,18 @@ def lora_config(policy, r: int = 16, layers: Sequence[int] | None = None, **kw):
     return LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules=targets,
                       layers_to_transform=None if layers is None else list(layers), **kw)
 
+@contextmanager
+def completion_logps_only():
+    "Within this context trl's GRPO scores only the completion tokens on every device, as it already does on CUDA and XPU."
+    # Off CUDA/XPU, trl (1.x) projects *every* position of prompt + completion through the LM head, keeping tile shapes
+    # static for compiled backends. The log-probabilities of the completion tokens are the same either way; with a
+    # 60-token prompt and a 2-token answer, scoring them alone makes a CPU GRPO step about 3x faster (benchmarks/rl_step.py).
+    import trl.trainer.utils as tu
+    if not hasattr(tu, '_use_triton'): yield; return  # another trl: leave it as it is
+    old, tu._use_triton = tu._use_triton, lambda device: True
+    try: yield
+    finally: tu._use_triton = old
+
 def _eval_callback(tok, eval_ds, every: int, log: list):
     "A trainer callback that appends held-out greedy accuracy and share of 'Yes' answers to `log` every `every` steps."
     from transformers import TrainerCallback
@@ -140,7 +155,7 @@ def _eval_callback(tok, eval_ds, every: int, log: list):
 def rl_finetune(policy, tok, reward_fn, train_ds: Dataset, out: str | Path | None = None, steps: int = 100,
                 lr: float = 1e-4, prompts_per_step: int = 2, num_generations: int = 4, beta: float = 0.04,
                 lora_r: int = 16, lora_layers: Sequence[int] | None = None, eval_ds: Dataset | None = None,
-                eval_every: int = 10, seed: int = 0, log_every: int = 1, progress: bool = True):
+                eval_every: int = 10, bf16: bool | None = None, seed: int = 0, log_every: int = 1, progress: bool = True):
     "Fine-tune `policy` (with a new LoRA adapter) by GRPO on `reward_fn` over `train_ds['prompt']`; returns `(peft_model, log)`."
     from trl import GRPOConfig, GRPOTrainer
     if len(train_ds) == 0: raise ValueError("the RL dataset is empty")
@@ -153,7 +168,7 @@ def rl_finetune(policy, tok, reward_fn, train_ds: Dataset, out: str | Path | Non
         cfg = GRPOConfig(output_dir=work, max_steps=steps, learning_rate=lr, per_device_train_batch_size=prompts_per_step * num_generations,
                          num_generations=num_generations, max_completion_length=2, temperature=1.0, top_k=0, top_p=1.0, beta=beta,
                          logging_steps=log_every, save_strategy='no', report_to='none', seed=seed, use_cpu=cpu,
-                         bf16=False if cpu else None, activation_checkpointing=False, disable_tqdm=not progress)
+                         bf16=(False if cpu else None) if bf16 is None else bf16, activation_checkpointing=False, disable_tqdm=not progress)
         evals = []
         callbacks = [] if eval_ds is None else [_eval_callback(tok, eval_ds, eval_every, evals)]
         trainer = GRPOTrainer(model=policy, reward_funcs=reward_fn, args=cfg, train_dataset=train_ds, processing_class=tok,
@@ -161,7 +176,7 @@ def rl_finetune(policy, tok, reward_fn, train_ds: Dataset, out: str | Path | Non
         if not progress:  # without progress bars the trainer prints every log dict instead
             from transformers import PrinterCallback
             trainer.remove_callback(PrinterCallback)
-        trainer.train()
+        with completion_logps_only(): trainer.train()
     log = [dict(step=h['step'], reward=h.get('reward'), valid=h.get('valid_share'), kl=h.get('kl'), yes_share=h.get('yes_share'),
                 answer_accuracy=h.get('answer_accuracy'), seconds=h.get('step_time')) for h in trainer.state.log_history if 'reward' in h]
     for e in evals:
@@ -200,11 +215,11 @@ def calibrate_answers(policy, tok, ds: Dataset, steps: int = 20, batch_size: int
     model = get_peft_model(policy, lora_config(policy, lora_r, lora_layers))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 - s / steps)  # decays to zero: the prior settles instead of swinging
-    order, log = torch.randperm(len(ds)).tolist(), []
+    prompts, order, log = ds['prompt'], torch.randperm(len(ds)).tolist(), []
     model.train()
     for step in tqdm(range(steps), desc='calibrate', disable=not progress, leave=False):
         idx = [order[(step * batch_size + j) % len(ds)] for j in range(batch_size)]
-        enc = encode(tok, [ds['prompt'][i] for i in idx], padding_side='left', add_special_tokens=not tok.chat_template)
+        enc = encode(tok, [prompts[i] for i in idx], padding_side='left', add_special_tokens=not tok.chat_template)
         logp = model(**{k: v.to(model.device) for k, v in enc.items()}).logits[:, -1].float().log_softmax(-1)[:, ids.to(model.device)]
         loss = -logp.mean()  # cross-entropy to (1/2, 1/2) over the two answers
         loss.backward(); opt.step(); sched.step(); opt.zero_grad()

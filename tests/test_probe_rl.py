@@ -115,6 +115,31 @@ def test_reward_scores_each_distinct_text_once(setup):
     assert calls == [4]  # two prompts x two answers, the invalid one unscored
     assert r[0] == r[2] and r[4] == r[5] == r[6] and r[3] == -1.0
     assert r[1] == pytest.approx(float(score([pp[1] + ' No'], ['No'], tp[:1])[0]), rel=1e-5)
+    third = ds['probe_prompt'][2]
+    again = reward(completions=['No', 'Yes', 'Yes'], probe_prompt=[pp[0], third, pp[0]], template=tp[:3])  # later steps revisit prompts
+    assert calls == [4, 1] and again[0] == r[1] and again[2] == r[0]  # only the unseen (third prompt, 'Yes') is scored
+
+
+def test_completion_only_scoring_matches_trl():
+    "trl's fused LM head gives the same completion log-probs and gradients whether it scores every position or only those."
+    from trl.trainer.utils import add_fused_lm_head
+    from interp_nb.probe_rl import completion_logps_only
+    m, _ = tiny_model('llama')
+    add_fused_lm_head(m)
+    ids = torch.randint(5, 200, (3, 9), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids); mask[0, :3] = 0  # left padding
+    labels = ids.masked_fill(mask == 0, -100); labels[:, :-2] = -100  # only the 2 completion tokens count
+    def run():
+        m.zero_grad()
+        out = m(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True)
+        out.log_probs[:, -2:].sum().backward()
+        return out.log_probs[:, -2:].detach(), m.model.norm.weight.grad.clone()
+    every, grad_every = run()
+    with completion_logps_only(): only, grad_only = run()
+    import trl.trainer.utils as tu
+    assert not tu._use_triton(torch.device('cpu'))  # the context restores trl
+    assert torch.allclose(every, only, atol=1e-5) and torch.allclose(grad_every, grad_only, atol=1e-5)
+    assert every.abs().min() > 0  # real log-probs, not masked zeros
 
 
 def test_lora_layers_and_held_out_log(setup, tmp_path):
