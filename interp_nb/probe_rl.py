@@ -16,12 +16,12 @@ from datasets import Dataset, DatasetDict
 from .core import seed_everything, keep_rng
 from .sites import capture, resolve_sites
 from .data import encode, last_pos, batches, to_dataset
-from .probes import Probe, Template, TEMPLATES, fact_dataset, contrast_pairs, load_probe
+from .probes import Probe, Template, TEMPLATES, fact_dataset, contrast_pairs, load_probe, auroc
 
 # %% auto #0
-__all__ = ['ANSWERS', 'LORA_TARGETS', 'clean_answer', 'is_valid', 'chat_prompt', 'rl_dataset', 'split_facts', 'RewardError',
-           'ProbeReward', 'lora_config', 'completion_logps_only', 'rl_finetune', 'save_adapter', 'answer_ids',
-           'calibrate_answers', 'answer_eval', 'lm_eval_task', 'lm_eval_accuracy']
+__all__ = ['ANSWERS', 'LORA_TARGETS', 'clean_answer', 'is_valid', 'yes_share', 'chat_prompt', 'rl_dataset', 'split_facts',
+           'RewardError', 'ProbeReward', 'lora_config', 'completion_logps_only', 'rl_finetune', 'save_adapter',
+           'answer_ids', 'calibrate_answers', 'answer_eval', 'lm_eval_task', 'lm_eval_accuracy']
 
 # %% ../nbs/41_probe_reward_rl.ipynb #7ef9ad11
 ANSWERS = ('No', 'Yes')
@@ -35,6 +35,10 @@ def clean_answer(text: str) -> str:
 def is_valid(answer: str) -> bool:
     "Whether a cleaned answer is exactly one of the two answers."
     return answer in ANSWERS
+
+def yes_share(answers: Sequence[str]) -> float:
+    "Share of `answers` that are exactly 'Yes' (0 for no answers)."
+    return sum(a == ANSWERS[1] for a in answers) / max(1, len(answers))
 
 # %% ../nbs/41_probe_reward_rl.ipynb #37c8c131
 def chat_prompt(tok, text: str, suffix: str = ' Answer Yes or No.') -> str:
@@ -108,7 +112,7 @@ class ProbeReward:
         for i in valid: rewards[i] = self.cache[key(i)]
         if log_metric is not None:
             log_metric('valid_share', len(valid) / max(1, len(answers)))
-            log_metric('yes_share', sum(a == ANSWERS[1] for a in answers) / max(1, len(answers)))
+            log_metric('yes_share', yes_share(answers))
             # labels, when the dataset has them, only measure the sampled answers; they never enter the reward
             if label is not None: log_metric('answer_accuracy', sum(a == ANSWERS[int(y)] for a, y in zip(answers, label)) / max(1, len(answers)))
         return rewards
@@ -132,7 +136,8 @@ def completion_logps_only():
     "Within this context trl's GRPO scores only the completion tokens on every device, as it already does on CUDA and XPU."
     # Off CUDA/XPU, trl (1.x) projects *every* position of prompt + completion through the LM head, keeping tile shapes
     # static for compiled backends. The log-probabilities of the completion tokens are the same either way; with a
-    # 60-token prompt and a 2-token answer, scoring them alone makes a CPU GRPO step about 3x faster (benchmarks/rl_step.py).
+    # 70-token prompt and a 2-token answer, scoring them alone makes a CPU GRPO step 2.95x faster in fp32, 3.86x with bf16
+    # autocast (benchmarks/rl_step.py, 16 prompts x 4 answers, SmolLM2-135M, 2 threads).
     import trl.trainer.utils as tu
     if not hasattr(tu, '_use_triton'): yield; return  # another trl: leave it as it is
     old, tu._use_triton = tu._use_triton, lambda device: True
@@ -140,7 +145,7 @@ def completion_logps_only():
     finally: tu._use_triton = old
 
 def _eval_callback(tok, eval_ds, every: int, log: list):
-    "A trainer callback that appends held-out greedy accuracy and share of 'Yes' answers to `log` every `every` steps."
+    "A trainer callback that appends held-out greedy accuracy, share of 'Yes' answers and AUC to `log` every `every` steps."
     from transformers import TrainerCallback
     class EvalCallback(TrainerCallback):
         def on_step_end(self, args, state, control, model=None, **kw):
@@ -148,8 +153,7 @@ def _eval_callback(tok, eval_ds, every: int, log: list):
             with keep_rng():  # evaluation must not reseed the training's sampling
                 res = answer_eval(model, tok, eval_ds)
             model.train()
-            log.append(dict(step=state.global_step, accuracy=res['accuracy'], valid=res['valid_share'],
-                            yes_share=sum(a == ANSWERS[1] for a in res['answers']) / len(eval_ds)))
+            log.append(dict(step=state.global_step, accuracy=res['accuracy'], valid=res['valid_share'], yes_share=res['yes_share'], auc=res['auc']))
     return EvalCallback()
 
 def rl_finetune(policy, tok, reward_fn, train_ds: Dataset, out: str | Path | None = None, steps: int = 100,
@@ -182,7 +186,7 @@ def rl_finetune(policy, tok, reward_fn, train_ds: Dataset, out: str | Path | Non
     for e in evals:
         row = next((h for h in log if h['step'] == e['step']), None)
         if row is None: log.append(row := dict(step=e['step']))
-        row.update(eval_accuracy=e['accuracy'], eval_yes_share=e['yes_share'])
+        row.update(eval_accuracy=e['accuracy'], eval_yes_share=e['yes_share'], eval_auc=e['auc'])
     log.sort(key=lambda h: h['step'])
     model = trainer.model
     if out is not None: save_adapter(model, out)
@@ -230,20 +234,23 @@ def calibrate_answers(policy, tok, ds: Dataset, steps: int = 20, batch_size: int
 # %% ../nbs/41_probe_reward_rl.ipynb #675c35da
 @torch.no_grad()
 def answer_eval(model, tok, ds: Dataset, batch_size: int = 32, sample: bool = False, seed: int = 0) -> dict:
-    "Accuracy and share of valid answers of `model`'s two-token answers to `ds['prompt']` (greedy unless `sample`)."
+    "Accuracy, valid and 'Yes' shares of `model`'s two-token answers to `ds['prompt']` (greedy unless `sample`), with each first token's Yes-minus-No logit `margin` and its `auc`."
     if len(ds) == 0: raise ValueError("the evaluation dataset is empty")
     seed_everything(seed)
-    correct = valid = 0
-    answers = []
+    ids = answer_ids(tok)
+    answers, margins = [], []
     for chunk in batches(ds, batch_size, desc='answers', progress=False):
         enc = encode(tok, chunk['prompt'], padding_side='left', add_special_tokens=not tok.chat_template)  # the chat template has them
         enc = {k: v.to(model.device) for k, v in enc.items()}
         gen = dict(do_sample=True, top_k=0, top_p=1.0, temperature=1.0) if sample else dict(do_sample=False)
-        out = model.generate(**enc, max_new_tokens=2, pad_token_id=tok.pad_token_id, **gen)
-        for text, y in zip(tok.batch_decode(out[:, enc['input_ids'].shape[1]:], skip_special_tokens=True), chunk['label']):
-            a = clean_answer(text); answers.append(a)
-            valid += is_valid(a); correct += a == ANSWERS[int(y)]
-    return dict(accuracy=correct / len(ds), valid_share=valid / len(ds), answers=answers)
+        out = model.generate(**enc, max_new_tokens=2, pad_token_id=tok.pad_token_id, output_logits=True, return_dict_in_generate=True, **gen)
+        first = out.logits[0].float()  # the unprocessed logits of the first answer token
+        margins.append((first[:, ids[1]] - first[:, ids[0]]).cpu())
+        answers += [clean_answer(t) for t in tok.batch_decode(out.sequences[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)]
+    labels = [int(y) for y in ds['label']]
+    margin = torch.cat(margins)
+    return dict(accuracy=sum(a == ANSWERS[y] for a, y in zip(answers, labels)) / len(ds), valid_share=sum(map(is_valid, answers)) / len(ds),
+                yes_share=yes_share(answers), answers=answers, margin=margin, auc=auroc(margin, labels))
 
 def lm_eval_task(ds: Dataset, folder: str | Path, name: str = 'facts_qnli') -> Path:
     "Write `ds` (`prompt`, `label`) as a local lm-evaluation-harness multiple-choice task named `name` in `folder`."

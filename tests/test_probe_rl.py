@@ -177,3 +177,18 @@ def test_calibration_balances_the_answers_without_labels(setup):
     assert len(log) == 30 and log[-1]['loss'] < log[0]['loss']
     assert not any('lora' in n for n, _ in model.named_parameters())  # merged into the weights
     with pytest.raises(ValueError, match='empty'): calibrate_answers(m, t, ds.select([]), progress=False)
+
+
+def test_answer_eval_margin_auc_and_yes_share(setup):
+    m, t, facts, tpl, probe = setup
+    from interp_nb.probe_rl import answer_ids, yes_share
+    from interp_nb.probes import auroc
+    ds = rl_dataset(t, facts, tpl)
+    res = answer_eval(m, t, ds, batch_size=5)  # batches of unequal prompt lengths, left-padded
+    no, yes = answer_ids(t)
+    with torch.no_grad():  # each prompt alone, unpadded
+        lg = torch.stack([m(**t(p, return_tensors='pt', add_special_tokens=not t.chat_template)).logits[0, -1] for p in ds['prompt']])
+    torch.testing.assert_close(res['margin'], lg[:, yes] - lg[:, no], rtol=1e-4, atol=1e-4)
+    assert res['auc'] == auroc(res['margin'], ds['label']) and 0 <= res['auc'] <= 1
+    assert res['yes_share'] == yes_share(res['answers'])
+    assert yes_share(['Yes', 'No', 'Yes.', 'yes']) == 0.25 and yes_share([]) == 0
