@@ -19,9 +19,9 @@ from .data import encode, last_pos, batches, to_dataset
 from .probes import Probe, Template, TEMPLATES, fact_dataset, contrast_pairs, load_probe, auroc
 
 # %% auto #0
-__all__ = ['ANSWERS', 'LORA_TARGETS', 'clean_answer', 'is_valid', 'yes_share', 'chat_prompt', 'rl_dataset', 'split_facts',
-           'RewardError', 'ProbeReward', 'lora_config', 'completion_logps_only', 'rl_finetune', 'save_adapter',
-           'answer_ids', 'calibrate_answers', 'answer_eval', 'lm_eval_task', 'lm_eval_accuracy']
+__all__ = ['ANSWERS', 'LORA_TARGETS', 'clean_answer', 'is_valid', 'yes_share', 'answer_accuracy', 'chat_prompt', 'rl_dataset',
+           'split_facts', 'RewardError', 'ProbeReward', 'lora_config', 'completion_logps_only', 'rl_finetune',
+           'save_adapter', 'answer_ids', 'calibrate_answers', 'answer_eval', 'lm_eval_task', 'lm_eval_accuracy']
 
 # %% ../nbs/41_probe_reward_rl.ipynb #7ef9ad11
 ANSWERS = ('No', 'Yes')
@@ -39,6 +39,10 @@ def is_valid(answer: str) -> bool:
 def yes_share(answers: Sequence[str]) -> float:
     "Share of `answers` that are exactly 'Yes' (0 for no answers)."
     return sum(a == ANSWERS[1] for a in answers) / max(1, len(answers))
+
+def answer_accuracy(answers: Sequence[str], labels: Sequence[int]) -> float:
+    "Share of `answers` that are the correct answer for their fact's label (1: 'Yes', 0: 'No'; 0 for no answers)."
+    return sum(a == ANSWERS[int(y)] for a, y in zip(answers, labels)) / max(1, len(answers))
 
 # %% ../nbs/41_probe_reward_rl.ipynb #37c8c131
 def chat_prompt(tok, text: str, suffix: str = ' Answer Yes or No.') -> str:
@@ -114,7 +118,7 @@ class ProbeReward:
             log_metric('valid_share', len(valid) / max(1, len(answers)))
             log_metric('yes_share', yes_share(answers))
             # labels, when the dataset has them, only measure the sampled answers; they never enter the reward
-            if label is not None: log_metric('answer_accuracy', sum(a == ANSWERS[int(y)] for a, y in zip(answers, label)) / max(1, len(answers)))
+            if label is not None: log_metric('answer_accuracy', answer_accuracy(answers, label))
         return rewards
 
 # %% ../nbs/41_probe_reward_rl.ipynb #786104f9
@@ -249,7 +253,7 @@ def answer_eval(model, tok, ds: Dataset, batch_size: int = 32, sample: bool = Fa
         answers += [clean_answer(t) for t in tok.batch_decode(out.sequences[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)]
     labels = [int(y) for y in ds['label']]
     margin = torch.cat(margins)
-    return dict(accuracy=sum(a == ANSWERS[y] for a, y in zip(answers, labels)) / len(ds), valid_share=sum(map(is_valid, answers)) / len(ds),
+    return dict(accuracy=answer_accuracy(answers, labels), valid_share=sum(map(is_valid, answers)) / len(ds),
                 yes_share=yes_share(answers), answers=answers, margin=margin, auc=auroc(margin, labels))
 
 def lm_eval_task(ds: Dataset, folder: str | Path, name: str = 'facts_qnli') -> Path:

@@ -192,3 +192,6 @@ def test_answer_eval_margin_auc_and_yes_share(setup):
     assert res['auc'] == auroc(res['margin'], ds['label']) and 0 <= res['auc'] <= 1
     assert res['yes_share'] == yes_share(res['answers'])
     assert yes_share(['Yes', 'No', 'Yes.', 'yes']) == 0.25 and yes_share([]) == 0
+    from interp_nb.probe_rl import answer_accuracy
+    assert answer_accuracy(['Yes', 'No', 'No', 'Yes.'], [1, 1, 0, 1]) == 0.5 and answer_accuracy([], []) == 0
+    assert res['accuracy'] == answer_accuracy(res['answers'], ds['label'])
