@@ -70,11 +70,13 @@ class RewardError(RuntimeError):
 
 @dataclass
 class ProbeReward:
-    "A trl reward function: the probe's probability that each completion's answer is correct, -1 for invalid answers."
+    "A trl reward function: the probe's probability that each completion's answer is correct, -1 for invalid answers, optionally with a term that holds the batch's share of 'Yes' at `target_yes`."
     model: object
     tok: object
     probe: Probe
     batch_size: int = 32
+    balance: float = 0.0  # weight of the prior-balancing term (0: the thesis's reward as is; see below)
+    target_yes: float = 0.5  # share of 'Yes' the balancing term holds the sampled answers to
     cache: dict = field(default_factory=dict, repr=False)  # (text, answer, template) -> reward, kept across steps
     __name__ = 'probe_reward'  # trl names reward functions by __name__
 
@@ -84,6 +86,8 @@ class ProbeReward:
         resolve_sites(self.model, site)
         if self.probe.diff: raise ValueError("a reward needs a probe of single texts (train_ccs or train_lr(..., on='text'))")
         self.model.eval().requires_grad_(False)
+        if not (math.isfinite(self.balance) and self.balance >= 0): raise ValueError(f"balance must be a finite number >= 0, got {self.balance}")
+        if not 0 <= self.target_yes <= 1: raise ValueError(f"target_yes must lie in [0, 1], got {self.target_yes}")
 
     def score(self, texts: Sequence[str], answers: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
         "Probability that each text's answer (`'Yes'` or `'No'`) is correct."
@@ -100,23 +104,39 @@ class ProbeReward:
             out.append(p)
         return torch.cat(out) if out else torch.empty(0)
 
-    def __call__(self, prompts=None, completions=None, probe_prompt=None, template=None, label=None, log_metric=None, **kwargs) -> list:
-        if probe_prompt is None or template is None: raise ValueError("the dataset needs 'probe_prompt' and 'template' columns (see rl_dataset)")
-        answers = [clean_answer(c if isinstance(c, str) else c[-1]['content']) for c in completions]
-        valid = [i for i, a in enumerate(answers) if is_valid(a)]
-        rewards = [-1.0] * len(answers)
-        # a prompt has two valid answers, GRPO samples each many times and revisits prompts every epoch: score each text once per run
-        key = lambda i: (probe_prompt[i] + ' ' + answers[i], answers[i], template[i])
-        new = [k for k in dict.fromkeys(key(i) for i in valid) if k not in self.cache]
+    def _rewards(self, texts: Sequence[str], answers: Sequence[str], templates: Sequence[str]) -> list:
+        "The probe's reward for each (question text, valid answer, template), scored once per run and cached."
+        keys = [(t + ' ' + a, a, g) for t, a, g in zip(texts, answers, templates)]
+        new = [k for k in dict.fromkeys(keys) if k not in self.cache]
         if new:
             p = self.score(*zip(*new)).tolist()
             bad = [k for k, x in zip(new, p) if not math.isfinite(x)]
             if bad: raise RewardError(f"the reward is not finite for {bad[0][0]!r}; stopping")
             self.cache.update(zip(new, p))
-        for i in valid: rewards[i] = self.cache[key(i)]
+        return [self.cache[k] for k in keys]
+
+    def answer_scores(self, ds: Dataset) -> torch.Tensor:
+        "The reward of each answer in `ANSWERS` (columns) for every question of `ds` (rows, from `rl_dataset`): what the probe prefers, no labels used."
+        if len(ds) == 0: raise ValueError("no questions: the dataset is empty")
+        texts, tpls = ds['probe_prompt'], ds['template']
+        return torch.tensor([self._rewards(texts, [a] * len(ds), tpls) for a in ANSWERS]).T
+
+    def __call__(self, prompts=None, completions=None, probe_prompt=None, template=None, label=None, log_metric=None, **kwargs) -> list:
+        if probe_prompt is None or template is None: raise ValueError("the dataset needs 'probe_prompt' and 'template' columns (see rl_dataset)")
+        answers = [clean_answer(c if isinstance(c, str) else c[-1]['content']) for c in completions]
+        valid = [i for i, a in enumerate(answers) if is_valid(a)]
+        rewards = [-1.0 - self.balance] * len(answers)  # below every valid answer's reward, with or without the balancing term
+        # a prompt has two valid answers, GRPO samples each many times and revisits prompts every epoch: score each text once per run
+        for i, r in zip(valid, self._rewards([probe_prompt[i] for i in valid], [answers[i] for i in valid], [template[i] for i in valid])):
+            rewards[i] = r
+        shift = 0.0
+        if self.balance and valid:  # a batch that says 'Yes' too often pays for it on its 'Yes' answers, and vice versa
+            shift = self.balance * (yes_share([answers[i] for i in valid]) - self.target_yes)
+            for i in valid: rewards[i] -= shift if answers[i] == ANSWERS[1] else -shift
         if log_metric is not None:
             log_metric('valid_share', len(valid) / max(1, len(answers)))
             log_metric('yes_share', yes_share(answers))
+            if self.balance: log_metric('balance_shift', shift)
             # labels, when the dataset has them, only measure the sampled answers; they never enter the reward
             if label is not None: log_metric('answer_accuracy', answer_accuracy(answers, label))
         return rewards
@@ -158,6 +178,7 @@ def _eval_callback(tok, eval_ds, every: int, log: list):
                 res = answer_eval(model, tok, eval_ds)
             model.train()
             log.append(dict(step=state.global_step, accuracy=res['accuracy'], valid=res['valid_share'], yes_share=res['yes_share'], auc=res['auc']))
+            print(f"step {state.global_step}: held-out accuracy {res['accuracy']:.3f}, 'Yes' {res['yes_share']:.2f}, AUC {res['auc']:.3f}", flush=True)
     return EvalCallback()
 
 def rl_finetune(policy, tok, reward_fn, train_ds: Dataset, out: str | Path | None = None, steps: int = 100,
@@ -185,7 +206,7 @@ def rl_finetune(policy, tok, reward_fn, train_ds: Dataset, out: str | Path | Non
             from transformers import PrinterCallback
             trainer.remove_callback(PrinterCallback)
         with completion_logps_only(): trainer.train()
-    log = [dict(step=h['step'], reward=h.get('reward'), valid=h.get('valid_share'), kl=h.get('kl'), yes_share=h.get('yes_share'),
+    log = [dict(step=h['step'], reward=h.get('reward'), valid=h.get('valid_share'), kl=h.get('kl'), yes_share=h.get('yes_share'), balance_shift=h.get('balance_shift'),
                 answer_accuracy=h.get('answer_accuracy'), seconds=h.get('step_time')) for h in trainer.state.log_history if 'reward' in h]
     for e in evals:
         row = next((h for h in log if h['step'] == e['step']), None)

@@ -195,3 +195,33 @@ def test_answer_eval_margin_auc_and_yes_share(setup):
     from interp_nb.probe_rl import answer_accuracy
     assert answer_accuracy(['Yes', 'No', 'No', 'Yes.'], [1, 1, 0, 1]) == 0.5 and answer_accuracy([], []) == 0
     assert res['accuracy'] == answer_accuracy(res['answers'], ds['label'])
+
+
+def test_balance_term_shifts_rewards_by_the_batch_yes_share(setup):
+    m, t, facts, tpl, probe = setup
+    ds = rl_dataset(t, facts, tpl)
+    plain, bal = ProbeReward(m, t, probe), ProbeReward(m, t, probe, balance=0.8, target_yes=0.25)
+    comp, pp, tp = ['Yes', 'Yes', 'No', 'Maybe', 'Yes'], ds['probe_prompt'][:5], ds['template'][:5]
+    r0, logged = plain(completions=comp, probe_prompt=pp, template=tp), {}
+    r1 = bal(completions=comp, probe_prompt=pp, template=tp, log_metric=logged.__setitem__)
+    shift = 0.8 * (3 / 4 - 0.25)  # 3 of the 4 valid answers say 'Yes'; the invalid one does not count
+    assert logged['balance_shift'] == pytest.approx(shift)
+    for a, x0, x1 in zip(comp, r0, r1):
+        if a == 'Maybe': assert x1 == -1.8  # invalid answers stay below every valid one
+        else: assert x1 == pytest.approx(x0 - shift if a == 'Yes' else x0 + shift)
+    # at the target share the term vanishes and the thesis's reward is left as it is
+    at_target = ProbeReward(m, t, probe, balance=0.8, target_yes=0.5)(completions=['Yes', 'No'], probe_prompt=pp[:2], template=tp[:2])
+    assert at_target == pytest.approx(plain(completions=['Yes', 'No'], probe_prompt=pp[:2], template=tp[:2]))
+    with pytest.raises(ValueError, match='balance'): ProbeReward(m, t, probe, balance=-1.0)
+    with pytest.raises(ValueError, match='target_yes'): ProbeReward(m, t, probe, target_yes=1.5)
+
+
+def test_answer_scores_are_the_rewards_of_both_answers(setup):
+    m, t, facts, tpl, probe = setup
+    ds = rl_dataset(t, facts, tpl).select(range(4))
+    reward = ProbeReward(m, t, probe)
+    s = reward.answer_scores(ds)
+    assert s.shape == (4, 2)
+    r = reward(completions=['No', 'Yes', 'Yes', 'No'], probe_prompt=ds['probe_prompt'], template=ds['template'])
+    assert r == pytest.approx([s[0, 0].item(), s[1, 1].item(), s[2, 1].item(), s[3, 0].item()])
+    with pytest.raises(ValueError, match='empty'): reward.answer_scores(ds.select([]))
