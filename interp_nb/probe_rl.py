@@ -70,7 +70,7 @@ class RewardError(RuntimeError):
 
 @dataclass
 class ProbeReward:
-    "A trl reward function: the probe's probability that each completion's answer is correct, -1 for invalid answers, optionally with a term that holds the batch's share of 'Yes' at `target_yes`."
+    "A trl reward function: the probe's probability that each completion's answer is correct, -1 (less `balance`) for invalid answers, optionally with a term that holds the batch's share of 'Yes' at `target_yes`."
     model: object
     tok: object
     probe: Probe
