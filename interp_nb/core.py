@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #3e3257bb
 from __future__ import annotations
-import os, sys, json, random, shutil, socket, subprocess, tempfile, zipfile, warnings
+import os, sys, json, hashlib, random, shutil, socket, subprocess, tempfile, zipfile, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +14,8 @@ import numpy as np, torch
 # %% auto #0
 __all__ = ['OFFLINE_MODELS', 'TINY_FAMILIES', 'cache_dir', 'seed_everything', 'keep_rng', 'default_device', 'resolve_dtype',
            'reuse_memory', 'OfflineModel', 'materialise', 'ModelNotFound', 'load_model', 'load_tokenizer',
-           'byte_tokenizer', 'tiny_config', 'tiny_model', 'atomic_write', 'model_name', 'save_artifact',
-           'load_artifact']
+           'byte_tokenizer', 'tiny_config', 'tiny_model', 'atomic_write', 'model_name', 'model_signature',
+           'model_fingerprint', 'check_model', 'save_artifact', 'load_artifact']
 
 # %% ../nbs/00_core.ipynb #81e4fdc6
 def cache_dir(*parts: str) -> Path:
@@ -143,6 +143,8 @@ def materialise(name: str, force: bool = False) -> Path:
     return final
 
 # %% ../nbs/00_core.ipynb #5f972466
+def _clean_name(name: str) -> str: return name.rstrip('/') or name
+
 class ModelNotFound(OSError):
     "A model name that is neither an offline model, a local folder or GGUF file, nor reachable on the hub."
 
@@ -162,13 +164,20 @@ def _finish(model, tok, name):
     "Put `model` in eval mode, give `tok` a pad token and record the model's name."
     model.eval()
     if tok.pad_token is None: tok.pad_token = tok.eos_token or tok.unk_token
-    model.config.interp_nb_name = name
+    model.config.interp_nb_name = _clean_name(name)
     return model, tok
+
+def _check_finite(model, source) -> None:
+    "Refuse a model whose weights hold NaN or infinity: the sign of a damaged weights file, which would otherwise give plausible-looking results."
+    with torch.no_grad():
+        bad = [n for n, p in model.named_parameters() if p.is_floating_point() and p.device.type != 'meta' and not torch.isfinite(p).all()]
+    if bad: raise ValueError(f"{source}: {len(bad)} weight tensor(s) hold NaN or infinity (first: {bad[0]}); the weights file is damaged")
 
 # %% ../nbs/00_core.ipynb #b92a40c8
 def load_model(name_or_path: str | Path, dtype=None, device: str | None = None, device_map=None, **kwargs):
     "Load a causal LM and its tokenizer from an offline short name, a local folder or `.gguf` file, or a hub name."
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+    from safetensors import SafetensorError
     name = str(name_or_path)
     device = device or default_device()
     dtype = resolve_dtype(dtype, 'cpu' if device_map is None and device == 'cpu' else 'cuda')
@@ -196,9 +205,14 @@ def load_model(name_or_path: str | Path, dtype=None, device: str | None = None, 
     except OSError as e:
         if isinstance(path, str): raise _offline_hint(name, 'not found on the Hugging Face hub or in its local cache') from e
         raise
+    except SafetensorError as e: raise ValueError(f"cannot read the weights in {path}: {e} (a corrupt or truncated safetensors file?)") from None
     finally:
         if bars: hf_logging.enable_progress_bar()
     if device_map is None: model = model.to(device)
+    try: _check_finite(model, f"model {name!r} ({path})")
+    except ValueError as e:
+        if name in OFFLINE_MODELS: raise ValueError(f"{e}; rebuild the offline cache with materialise({name!r}, force=True)") from None
+        raise
     return _finish(model, tok, name)
 
 # %% ../nbs/00_core.ipynb #dbab5964
@@ -258,36 +272,82 @@ def tiny_model(family: str = 'llama', seed: int = 0, dtype=torch.float32, **kwar
     model = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
     return _finish(model, byte_tokenizer(), f'tiny-{family}')
 
-# %% ../nbs/00_core.ipynb #7d98a0dd
+# %% ../nbs/00_core.ipynb #44f23fbe
+def _umask() -> int:
+    old = os.umask(0); os.umask(old); return old
+
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
     "Write `data` to `path` through a temporary file and a rename, so readers never see a half-written file."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     with os.fdopen(fd, 'wb' if isinstance(data, bytes) else 'w') as f: f.write(data)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: give the file the permissions any other file gets
     os.replace(tmp, path)
     return path
 
+# %% ../nbs/00_core.ipynb #bd2ed652
 def model_name(model) -> str:
-    "The name `model` was loaded under (offline short name, folder or hub name), else its class name."
+    "The name `model` was loaded under (offline short name, folder or hub name, without a trailing `/`), else its class name."
     cfg = getattr(model, 'config', None)
-    return getattr(cfg, 'interp_nb_name', None) or getattr(cfg, '_name_or_path', None) or type(model).__name__
+    name = getattr(cfg, 'interp_nb_name', None) or getattr(cfg, '_name_or_path', None)
+    return _clean_name(str(name)) if name else type(model).__name__
 
-def save_artifact(path: str | Path, kind: str, tensors: dict, meta: dict) -> Path:
-    "Save `tensors` as `KIND.safetensors` (with `meta` inside) and `meta` as `KIND.json` in folder `path`, atomically, stamped with the library version."
+# %% ../nbs/00_core.ipynb #32b615db
+def model_signature(model) -> dict:
+    "The dimensions that decide whether something made on `model` fits another model: family, layers, widths, heads, vocabulary (class and parameter count for a plain torch module)."
+    c = getattr(model, 'config', None)
+    if not hasattr(c, 'model_type'):  # a plain torch module (a toy MLP, say): its class and size
+        return dict(model_type=type(model).__name__, n_params=sum(p.numel() for p in model.parameters()))
+    c = c.get_text_config() if hasattr(c, 'get_text_config') else c
+    g = lambda *ks, default=None: next((getattr(c, k) for k in ks if getattr(c, k, None) is not None), default)
+    d, h = g('hidden_size', 'n_embd'), g('num_attention_heads', 'n_head')
+    return dict(model_type=c.model_type, n_layers=g('num_hidden_layers', 'n_layer'), d_model=d, n_heads=h,
+                n_kv_heads=g('num_key_value_heads', default=h), d_mlp=g('intermediate_size', 'n_inner', default=4 * d if d else None),
+                vocab_size=g('vocab_size'))
+
+# %% ../nbs/00_core.ipynb #d103d855
+def model_fingerprint(model) -> str:
+    "A short digest of `model`'s parameter names, shapes, dtypes and values (each tensor's sum, norm and a strided sample): it changes when any weight does."
+    h = hashlib.sha256()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            h.update(f"{name}{tuple(p.shape)}{p.dtype}".encode())
+            if p.device.type == 'meta' or p.numel() == 0: continue
+            flat = p.detach().reshape(-1)
+            sample = flat[::max(1, flat.numel() // 64)][:64]
+            stats = torch.stack([flat.sum(dtype=torch.float64), torch.linalg.vector_norm(flat, dtype=torch.float64)])
+            h.update(stats.cpu().numpy().tobytes()); h.update(sample.double().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+# %% ../nbs/00_core.ipynb #46c00205
+def check_model(meta: dict, model, what: str = 'artifact') -> None:
+    "Raise a `ValueError` when the model name or signature recorded in `meta` disagree with `model`; metadata without them passes."
+    saved, name = meta.get('model'), model_name(model)
+    if saved and _clean_name(str(saved)) != name: raise ValueError(f"this {what} was made on model {saved!r}, not on {name!r}")
+    sig, now = meta.get('signature') or {}, model_signature(model)
+    diff = [f"{k} {v} (saved) vs {now.get(k)} (this model)" for k, v in sig.items() if k in now and now[k] != v]
+    if diff: raise ValueError(f"this {what} was made on a model of another shape than {name!r}: {'; '.join(diff)}")
+
+# %% ../nbs/00_core.ipynb #ed4be514
+def save_artifact(path: str | Path, kind: str, tensors: dict, meta: dict, model=None) -> Path:
+    """Save `tensors` as `KIND.safetensors` (with `meta` inside) and `meta` as `KIND.json` in folder `path`, atomically,
+    stamped with the library version and, given `model`, with its name and signature."""
     from safetensors.torch import save
     import interp_nb
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
-    meta = {**meta, 'interp_nb': interp_nb.__version__}
+    made_on = dict(model=model_name(model), signature=model_signature(model)) if model is not None else {}
+    meta = {**meta, **made_on, 'interp_nb': interp_nb.__version__}
     atomic_write(path/f'{kind}.safetensors', save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata={'meta': json.dumps(meta, default=str)}))
     atomic_write(path/f'{kind}.json', json.dumps(meta, indent=1, default=str))
     return path
 
 def load_artifact(path: str | Path, kind: str, model=None) -> tuple[dict, dict]:
-    "The tensors and metadata saved by `save_artifact`; with `model`, refuse an artifact made on another model."
+    "The tensors and metadata saved by `save_artifact`; with `model`, refuse an artifact made on another model or a model of another shape."
     from safetensors import safe_open
     f = Path(path)/f'{kind}.safetensors'
     if not f.exists(): raise FileNotFoundError(f"no {kind} saved in {path} (expected {f.name})")
-    with safe_open(f, 'pt') as sf: tensors, meta = {k: sf.get_tensor(k) for k in sf.keys()}, json.loads((sf.metadata() or {}).get('meta', '{}'))
-    if model is not None and meta.get('model') and meta['model'] != model_name(model):
-        raise ValueError(f"this {kind} was made on model {meta['model']!r}, not on {model_name(model)!r}")
+    try:
+        with safe_open(f, 'pt') as sf: tensors, meta = {k: sf.get_tensor(k) for k in sf.keys()}, json.loads((sf.metadata() or {}).get('meta', '{}'))
+    except Exception as e: raise ValueError(f"{f} is not a readable {kind} file (corrupt or truncated?): {e}") from None
+    if model is not None: check_model(meta, model, kind)
     return tensors, meta

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_das.ipynb #3782341b
 from __future__ import annotations
-import math, random
+import math, random, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -24,16 +24,23 @@ __all__ = ['HIERARCHICAL_EQUALITY', 'PRICE_TAGGING', 'PRICE_VARIABLES', 'Rotated
 
 # %% ../nbs/10_das.ipynb #7765b474
 def _orthogonal(d: int, init: str, seed: int | None) -> nn.Module:
-    lin = nn.Linear(d, d, bias=False, dtype=torch.float32)
+    "A float32 `d x d` map kept orthogonal; building it draws nothing from torch's global generator."
+    lin = nn.utils.skip_init(nn.Linear, d, d, bias=False, dtype=torch.float32)  # no throwaway init drawn from the global stream
+    with torch.no_grad(): lin.weight.copy_(torch.eye(d))
     nn.utils.parametrizations.orthogonal(lin)
     if init == 'identity':
         with torch.no_grad(): lin.weight = torch.eye(d)
     elif init == 'random':
-        g = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % 2**31)
+        g = torch.Generator()
+        if seed is None: g.seed()  # fresh entropy for this generator only: the user's torch.manual_seed stream is untouched
+        else: g.manual_seed(seed)
         q, r = torch.linalg.qr(torch.randn(d, d, generator=g))
         with torch.no_grad(): lin.weight = q * torch.sign(torch.diagonal(r))
     else: raise ValueError(f"init must be 'random' or 'identity', got {init!r}")
     return lin
+
+def _check_boundaries(lo: float, hi: float):
+    if not lo <= hi: raise ValueError(f"Boundless DAS boundaries need lo <= hi, got lo={lo}, hi={hi}")
 
 class RotatedInterchange(nn.Module):
     "Interchange of a rotated subspace: vanilla DAS with a fixed size `k`, or Boundless DAS with learned boundaries if `k` is None."
@@ -43,7 +50,8 @@ class RotatedInterchange(nn.Module):
         if k is not None and not 0 < k <= d: raise ValueError(f"subspace size k={k} must be between 1 and the site's size {d}")
         self.d, self.k = d, k
         self.rotate = _orthogonal(d, init, seed)
-        if k is None:  # Boundless: boundaries as fractions of d, unconstrained so they never stop learning
+        if k is None:  # Boundless: boundaries as fractions of d, unclamped so they never stop learning
+            _check_boundaries(*boundaries)
             self.lo = nn.Parameter(torch.tensor(float(boundaries[0])))
             self.hi = nn.Parameter(torch.tensor(float(boundaries[1])))
         self.register_buffer('temperature', torch.tensor(float(temperature)))  # a buffer: optimisers never train it
@@ -56,17 +64,33 @@ class RotatedInterchange(nn.Module):
         "The weight of each rotated coordinate in the interchange: hard for DAS, a soft window for Boundless DAS."
         if not self.boundless: return (self.idx < self.k).float()
         t = self.temperature
-        return torch.sigmoid((self.idx - self.lo * self.d) / t) * torch.sigmoid((self.hi * self.d - self.idx) / t)
+        lo, hi = torch.minimum(self.lo, self.hi) * self.d, torch.maximum(self.lo, self.hi) * self.d  # the window lies between them
+        return torch.sigmoid((self.idx - lo) / t) * torch.sigmoid((hi - self.idx) / t)
 
     def width(self) -> torch.Tensor:
         "Width of the learned window as a fraction of the site (0 for vanilla DAS): the boundary penalty."
-        return (self.hi - self.lo) if self.boundless else torch.zeros(())
+        return (self.hi - self.lo).abs() if self.boundless else torch.zeros(())
 
     def set_temperature(self, t: float): self.temperature.fill_(t)
 
     def set_boundaries(self, lo: float, hi: float):
-        "Move the boundaries in place, so that an optimiser built before keeps updating them."
+        "Move the boundaries in place, so that an optimiser built before keeps updating them; `lo` must not exceed `hi`."
+        _check_boundaries(lo, hi)
         with torch.no_grad(): self.lo.copy_(torch.tensor(lo)); self.hi.copy_(torch.tensor(hi))
+
+    def _order(self, opt=None):
+        "Swap `lo` and `hi` (and their state in `opt`) if a step crossed them: the window is the same, and `lo <= hi` again."
+        if not self.boundless or self.lo.item() <= self.hi.item(): return
+        with torch.no_grad(): lo = self.lo.clone(); self.lo.copy_(self.hi); self.hi.copy_(lo)
+        if opt is not None: opt.state[self.lo], opt.state[self.hi] = opt.state[self.hi], opt.state[self.lo]
+
+    @torch.no_grad()
+    def _warn_if_empty(self):
+        "Warn when the Boundless window swaps less than half a coordinate in all: the intervention would (almost) do nothing."
+        if not self.boundless or (s := float(self.mask().sum())) >= 0.5: return
+        warnings.warn(f"the Boundless DAS window is empty: lo={self.lo.item():.3f}, hi={self.hi.item():.3f} (fractions of d={self.d}) "
+                      f"swap {s:.2g} coordinates at temperature {float(self.temperature):.3g}, so the intervention does (almost) nothing; "
+                      "lower width_penalty or reset the window with set_boundaries", stacklevel=3)
 
     def forward(self, base: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
         "Interchange the subspace from `source` into `base` (both `[..., d]`); returns `base`'s dtype."
@@ -174,7 +198,12 @@ def das_step(runner, intervention: RotatedInterchange, opt, enc: dict, width_pen
         logits = runner.logits(enc, intervention, src)
         loss = F.cross_entropy(logits.float(), enc['labels'].to(logits.device)) + width_penalty * intervention.width()
         opt.zero_grad(); loss.backward(); opt.step()
+    intervention._order(opt)
     return loss.item()
+
+def _check_size(d: int, runner):
+    where = getattr(runner, 'site', None) or "the runner's site"
+    if d != runner.d: raise ValueError(f"the intervention has size {d} but {where} has {runner.d}")
 
 def train_das(runner, intervention: RotatedInterchange, ds: Dataset, epochs: int = 1, lr: float = 1e-3,
               lr_boundary: float = 1e-2, temperature: tuple = (50.0, 0.1), width_penalty: float = 1e-3,
@@ -183,7 +212,7 @@ def train_das(runner, intervention: RotatedInterchange, ds: Dataset, epochs: int
     for c in ('base', 'source', 'label'):
         if c not in ds.column_names: raise ValueError(f"the dataset needs a {c!r} column, has {ds.column_names}")
     if len(ds) == 0: raise ValueError("the dataset is empty")
-    if intervention.d != runner.d: raise ValueError(f"the intervention has size {intervention.d} but {getattr(runner, 'site', 'the site')} has {runner.d}")
+    _check_size(intervention.d, runner)
     seed_everything(seed)
     bs = batch_size or runner.batch_size
     opt = das_optimizer(intervention, lr, lr_boundary)
@@ -197,11 +226,13 @@ def train_das(runner, intervention: RotatedInterchange, ds: Dataset, epochs: int
             losses.append(das_step(runner, intervention, opt, runner.encode(rows), width_penalty))
             step += 1; bar.update(1); bar.set_postfix(loss=f'{losses[-1]:.3f}')
     bar.close()
+    intervention._warn_if_empty()
     return losses
 
 @torch.no_grad()
 def iia(runner, intervention: RotatedInterchange | None, ds: Dataset, batch_size: int | None = None) -> float:
     "Interchange intervention accuracy: share of rows whose intervened argmax is the counterfactual `label` (task accuracy if `intervention` is None)."
+    if intervention is not None: intervention._warn_if_empty()
     correct = 0
     for rows in batches(ds, batch_size or runner.batch_size, progress=False):
         enc = runner.encode(rows)
@@ -251,19 +282,31 @@ PRICE_TAGGING = {
 PRICE_VARIABLES = {'left': 'left', 'left_right': ['left', 'right'], 'midpoint': 'dist', 'bracket': 'bracket'}
 
 # %% ../nbs/10_das.ipynb #b7a0f7d5
-def save_intervention(intervention: RotatedInterchange, path: str | Path, **meta) -> Path:
-    "Save `intervention` (rotation matrix, boundaries) and `meta` (model, site, position...) to folder `path`."
+def _hf_model(x):
+    "The transformers model behind a runner (or `x` itself), else None: only such a model has a signature to record and check."
+    m = getattr(x, 'model', x)
+    return m if hasattr(getattr(m, 'config', None), 'model_type') else None
+
+def save_intervention(intervention: RotatedInterchange, path: str | Path, runner=None, **meta) -> Path:
+    """Save `intervention` (rotation matrix, boundaries) and `meta` (site, position, variable...) to folder `path`; given `runner`
+    (or a model as `model=`), also its model's name and signature and the runner's site and position, which loading checks."""
     t = {'rotation': intervention.rotate.weight}
     if intervention.boundless: t.update(lo=intervention.lo.reshape(1), hi=intervention.hi.reshape(1))
-    return save_artifact(path, 'intervention', t, dict(d=intervention.d, k=intervention.k, temperature=float(intervention.temperature), **meta))
+    model = meta.pop('model') if not isinstance(meta.get('model'), (str, type(None))) else None
+    if runner is not None:
+        _check_size(intervention.d, runner)
+        model = runner.model
+        meta = {**{k: getattr(runner, k) for k in ('site', 'position', 'layer') if hasattr(runner, k)}, **meta}
+    cfg = dict(d=intervention.d, k=intervention.k, temperature=float(intervention.temperature), **meta)
+    return save_artifact(path, 'intervention', t, cfg, model=_hf_model(model))
 
 def load_intervention(path: str | Path, runner=None) -> RotatedInterchange:
-    "Load an intervention saved by `save_intervention`; with `runner`, refuse a mismatching site size or model."
-    t, cfg = load_artifact(path, 'intervention', getattr(runner, 'model', None))
-    if runner is not None and cfg['d'] != runner.d: raise ValueError(f"the intervention has size {cfg['d']} but the runner's site has {runner.d}")
+    "Load an intervention saved by `save_intervention`; with `runner`, refuse a mismatching site size, model name or model shape."
+    t, cfg = load_artifact(path, 'intervention', _hf_model(runner))
+    if runner is not None: _check_size(cfg['d'], runner)
     iv = RotatedInterchange(cfg['d'], cfg['k'], init='identity', temperature=cfg['temperature'])
     with torch.no_grad(): iv.rotate.weight = t['rotation']
-    if iv.boundless: iv.set_boundaries(float(t['lo']), float(t['hi']))
+    if iv.boundless: iv.set_boundaries(*sorted((float(t['lo']), float(t['hi']))))  # files saved before lo <= hi was kept
     return iv
 
 # %% ../nbs/10_das.ipynb #597a88ec

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import interp_nb
-from .core import model_name, reuse_memory
+from .core import model_name, model_signature, check_model, reuse_memory
 from .sites import model_info, block, model_inputs, pos_mask, SiteError
 
 # %% auto #0
@@ -442,6 +442,15 @@ def _answer_sets(tok, col, name):
     k = max(map(len, sets))
     return torch.tensor([s + [-1] * (k - len(s)) for s in sets], dtype=torch.long)
 
+def _length_mismatch(i, row, clean, corrupted, n, m) -> str:
+    "The message for row `i` whose clean and corrupted inputs differ in token length, quoting the prompts and/or answers that differ."
+    ca = 'corrupted_answer' if row.get('corrupted_answer') else 'answer'
+    parts = [f"{what} {row[k]!r} / {row[kc]!r} ({len(x)} vs {len(y)} tokens)"
+             for what, k, kc, x, y in (('prompts', 'clean', 'corrupted', clean[0], corrupted[0]), ('answers', 'answer', ca, clean[1], corrupted[1]))
+             if len(x) != len(y)]
+    return (f"row {i}: clean and corrupted inputs have different token lengths ({n} vs {m}): {'; '.join(parts)}. "
+            "Positions must align; use fillers of equal token length.")
+
 def make_task(tok, rows, name: str = 'task', metric: str = 'logit_diff', zero_ablation: bool = False) -> Task:
     """Tokenise `rows` (a `datasets.Dataset` or list of dicts with `clean` and `corrupted` prompts, the `answer` that follows
     the clean prompt, optionally `corrupted_answer`, and `good`/`bad` (or `wrong`) answers for the metric) into a `Task`."""
@@ -465,9 +474,7 @@ def make_task(tok, rows, name: str = 'task', metric: str = 'logit_diff', zero_ab
         ac = ids([r.get('corrupted_answer') or r['answer'] for r in rows], False)
         cs = [x + y[:-1] for x, y in zip(pc, ac)]
         for i, (x, y) in enumerate(zip(seqs, cs)):
-            if len(x) != len(y):
-                raise ValueError(f"row {i}: clean and corrupted inputs have different token lengths ({len(x)} vs {len(y)}): "
-                                 f"{rows[i]['clean']!r} / {rows[i]['corrupted']!r}. Positions must align; use fillers of equal token length.")
+            if len(x) != len(y): raise ValueError(_length_mismatch(i, rows[i], (p[i], a[i]), (pc[i], ac[i]), len(x), len(y)))
         corrupted = _pad_ids(cs, pad)
     good = bad = None
     if metric != 'none':
@@ -750,29 +757,44 @@ def weight_edges(model, split_embed: bool = False, tol: float = 1e-6) -> torch.T
     return torch.tensor(keep)
 
 # %% ../nbs/20_edge_pruning.ipynb #dc7d3204
+def _graph_doc(model, graph: EdgeGraph) -> dict:
+    "What a circuit or masks file records to be matched to a model: the model's signature and its graph's edge and writer counts."
+    return dict(signature=model_signature(model), n_edges_total=graph.n_edges, n_writers=graph.n_writers)
+
+def _check_saved(path, meta: dict, model, graph: EdgeGraph, what: str) -> None:
+    """Refuse the circuit or masks file `path` (metadata `meta`) when it was made on another model: another name, another shape
+    (the recorded `model_signature`) or a graph of another size; files without a signature (older ones) are checked on what they hold."""
+    saved, name, held = meta.get('model'), model_name(model), 'a circuit' if what == 'circuit' else what
+    if saved and str(saved).rstrip('/') != name: raise ValueError(f"{path} holds {held} of model {saved!r}, not of {name!r}")
+    check_model(meta, model, f'{what} file {path}')
+    for k, now in (('n_edges_total', graph.n_edges), ('n_writers', graph.n_writers)):
+        if meta.get(k) is not None and int(meta[k]) != now:
+            raise ValueError(f"{path} holds {held} of a graph with {k} {meta[k]}, but this model's graph has {now}")
+
 def save_circuit(path, model, keep: torch.Tensor, split_embed: bool = False, masks: EdgeMasks | None = None, **meta) -> Path:
-    """Save the circuit `keep` of `model` as JSON (`[writer, reader]` pairs, model name, graph, library version, `meta`);
-    with `masks`, their log-alphas go beside it as safetensors."""
+    """Save the circuit `keep` of `model` as JSON (`[writer, reader]` pairs, model name and signature, graph size, library
+    version, `meta`); with `masks`, their log-alphas go beside it as safetensors."""
     from safetensors.torch import save_file
     from interp_nb.repro import atomic_write
     graph = edge_graph(model, split_embed)
     if keep.shape != (graph.n_edges,): raise ValueError(f"keep has {tuple(keep.shape)} entries but the graph has {graph.n_edges} edges")
-    path = Path(path)
-    doc = dict(model=model_name(model), interp_nb=interp_nb.__version__, split_embed=split_embed, n_edges_total=graph.n_edges,
+    path, shape = Path(path), _graph_doc(model, graph)
+    doc = dict(model=model_name(model), interp_nb=interp_nb.__version__, split_embed=split_embed, **shape,
                n_edges=int(keep.sum()), edges=edge_names(graph, keep.bool().cpu()), **meta)
     atomic_write(path, json.dumps(doc, indent=1))
     if masks is not None:
         save_file({'log_alpha': masks.log_alpha.detach().cpu().contiguous()}, str(path.with_suffix('.safetensors')),
-                  metadata={'model': doc['model'], 'interp_nb': doc['interp_nb'], 'split_embed': str(split_embed)})
+                  metadata={'model': doc['model'], 'interp_nb': doc['interp_nb'], 'split_embed': str(split_embed),
+                            **{k: json.dumps(v) for k, v in shape.items()}})
     return path
 
 def load_circuit(path, model) -> tuple[torch.Tensor, dict]:
-    "The kept-edge mask and the metadata of a circuit saved by `save_circuit`, checked against `model`."
-    doc = json.loads(Path(path).read_text())
+    "The kept-edge mask and the metadata of a circuit saved by `save_circuit`, checked against `model`'s name, shape and graph."
+    try: doc = json.loads(Path(path).read_text(encoding='utf-8'))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{path} is corrupt or truncated: not valid JSON ({e})") from None
     if not isinstance(doc, dict) or 'edges' not in doc: raise ValueError(f"{path} is not a circuit file: it has no 'edges'")
-    name = model_name(model)
-    if doc.get('model') not in (None, name): raise ValueError(f"{path} holds a circuit of model {doc['model']!r}, not of {name!r}")
     graph = edge_graph(model, doc.get('split_embed', False))
+    _check_saved(path, doc, model, graph, 'circuit')
     idx, keep = graph.index(), torch.zeros(graph.n_edges, dtype=torch.bool)
     for i, e in enumerate(doc['edges']):
         if not (isinstance(e, (list, tuple)) and len(e) == 2): raise ValueError(f"{path}: edge {i} is {e!r}, not a [writer, reader] pair")
@@ -783,13 +805,16 @@ def load_circuit(path, model) -> tuple[torch.Tensor, dict]:
     return keep, doc
 
 def load_masks(path, model) -> EdgeMasks:
-    "The edge masks (log-alphas) saved beside circuit file `path`, checked against `model`."
+    "The edge masks (log-alphas) saved beside circuit file `path`, checked against `model`'s name, shape and graph."
     from safetensors import safe_open
     path = Path(path).with_suffix('.safetensors')
-    with safe_open(str(path), 'pt') as f: meta, la = f.metadata() or {}, f.get_tensor('log_alpha')
-    if meta.get('model') not in (None, model_name(model)):
-        raise ValueError(f"{path} holds masks of model {meta['model']!r}, not of {model_name(model)!r}")
+    if not path.exists(): raise FileNotFoundError(f"no masks saved at {path}: save_circuit writes them only when given masks=")
+    try:
+        with safe_open(str(path), 'pt') as f: meta, la = f.metadata() or {}, f.get_tensor('log_alpha')
+        meta = {k: json.loads(v) if k in ('signature', 'n_edges_total', 'n_writers') else v for k, v in meta.items()}
+    except Exception as e: raise ValueError(f"{path} is corrupt or truncated: not a readable masks file ({e})") from None
     graph = edge_graph(model, meta.get('split_embed') == 'True')
+    _check_saved(path, meta, model, graph, 'masks')
     if la.shape != (graph.n_edges,): raise ValueError(f"{path} has {la.numel()} masks but the model's graph has {graph.n_edges} edges")
     m = EdgeMasks(graph)
     with torch.no_grad(): m.log_alpha.copy_(la)

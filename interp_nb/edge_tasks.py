@@ -11,9 +11,9 @@ from datasets import Dataset, DatasetDict
 from .core import cache_dir
 
 # %% auto #0
-__all__ = ['GT_NOUNS', 'GT_TEMPLATE', 'GP_TEMPLATES', 'GP_MALE', 'GP_FEMALE', 'TRACR_PROGRAMS', 'greater_than_dataset',
-           'gendered_pronoun_dataset', 'load_jsonl_task', 'compile_tracr', 'tracr_to_torch', 'tracr_model',
-           'tracr_inputs']
+__all__ = ['GT_NOUNS', 'GT_TEMPLATE', 'GP_TEMPLATES', 'GP_MALE', 'GP_FEMALE', 'TRACR_PROGRAMS', 'TRACR_INFO_KEYS',
+           'greater_than_dataset', 'gendered_pronoun_dataset', 'load_jsonl_task', 'compile_tracr', 'tracr_to_torch',
+           'tracr_model', 'tracr_inputs']
 
 # %% ../nbs/21_edge_pruning_tasks.ipynb #35a6e76d
 GT_NOUNS = ['war', 'expedition', 'reign', 'drought', 'strike', 'siege', 'project', 'dynasty', 'pilgrimage', 'occupation',
@@ -87,8 +87,8 @@ def _split_predict(text, key, line):
 def load_jsonl_task(path) -> DatasetDict:
     """A custom task from a JSON-lines file of `{"clean": "... <predict>answer</predict>", "corrupted": "... <predict>..</predict>"}`
     objects (one per line, or pretty-printed one after another), with an optional `split` of `train` or `validation` that
-    is honoured; rows without a split go to both splits. Errors name the line."""
-    text = Path(path).read_text()
+    is honoured; rows without a split go to both splits. Errors name the line. A leading UTF-8 BOM is skipped."""
+    text = Path(path).read_text(encoding='utf-8-sig')  # a leading BOM is not JSON
     dec, i, rows = json.JSONDecoder(), 0, []
     while True:
         while i < len(text) and text[i].isspace(): i += 1
@@ -172,10 +172,25 @@ def _tracr_skeleton(info: dict):
     model.lm_head = nn.Linear(H * hd, len(_out_rows(info)), bias=False)
     return model.eval()
 
+TRACR_INFO_KEYS = ('name', 'vocab', 'max_seq_len', 'length', 'output', 'n_layers', 'n_heads', 'key_size', 'mlp_hidden',
+                   'causal', 'layer_norm', 'residual_labels', 'input_map', 'output_map')
+
+def _check_info(info) -> None:
+    "Refuse a Tracr description that lacks keys of `TRACR_INFO_KEYS`, or one compiled with layer norms (which the conversion drops)."
+    if not isinstance(info, dict): raise TypeError(f"info must be the dict compile_tracr returns, got {type(info).__name__}")
+    missing = [k for k in TRACR_INFO_KEYS if k not in info]
+    if missing: raise ValueError(f"info lacks {missing}: pass the description compile_tracr returns (every key of TRACR_INFO_KEYS)")
+    if info['layer_norm']: raise ValueError("info['layer_norm'] is true: the converted model has identity layer norms, so it would compute something else")
+
 def tracr_to_torch(params: dict, info: dict, logit_scale: float = 10.):
     """A GPT-2-style torch model computing exactly what the compiled Tracr program computes (heads padded to one size).
     The output is read times `logit_scale`: a categorical one (one-hot in the residual stream, decoded by argmax) as logits
-    sharp enough for a KL objective to mean something, a numerical one in units of 1/`logit_scale`."""
+    sharp enough for a KL objective to mean something, a numerical one in units of 1/`logit_scale`. `params` and `info` are
+    the weights and description `compile_tracr` returns: `info` must hold every key of `TRACR_INFO_KEYS` (the program's
+    `name`, `vocab`, `max_seq_len` and task `length`, its `output` label, the model's `n_layers`, `n_heads`, `key_size`,
+    `mlp_hidden`, `causal` and `layer_norm` (false), the `residual_labels`, and the token-to-id `input_map` (with `BOS` and
+    `compiler_pad`) and `output_map` (None for a numerical output)); a `ValueError` lists the missing ones."""
+    _check_info(info)
     model = _tracr_skeleton(info)
     D, H, ks = len(info['residual_labels']), info['n_heads'], info['key_size']
     Dm = model.config.n_embd; hd = Dm // H
@@ -207,19 +222,30 @@ def tracr_to_torch(params: dict, info: dict, logit_scale: float = 10.):
     model.config.interp_nb_name = f"tracr-{info['name']}"
     return model
 
+_MAPS = ('input_map', 'output_map')
+
+def _info_to_json(info: dict) -> dict:
+    "`info` with its token maps as `[token, id]` pairs: JSON object keys are strings, pairs keep integer tokens integers."
+    return {k: [list(kv) for kv in v.items()] if k in _MAPS and v is not None else v for k, v in info.items()}
+
+def _info_from_json(info: dict) -> dict:
+    "The inverse of `_info_to_json`; a map saved as an object (cache files of string vocabularies from earlier versions) stays as it is."
+    return {k: dict(map(tuple, v)) if k in _MAPS and isinstance(v, list) else v for k, v in info.items()}
+
 def tracr_model(name: str, logit_scale: float = 10.):
     """Tracr program `name` (`reverse` or `xproportion`) as a torch model; compiled once (5-8 s) and its weights cached
     under `cache_dir('tracr')`, so later calls take milliseconds and need neither jax nor tracr."""
     from safetensors.numpy import save_file, load_file
     if name not in TRACR_PROGRAMS: raise ValueError(f"unknown Tracr program {name!r}; choose one of {list(TRACR_PROGRAMS)}")
     spec = TRACR_PROGRAMS[name]
-    key = f"{name}-len{spec['max_seq_len']}-{'-'.join(spec['vocab'])}-v1"
+    vocab = '-'.join(v if isinstance(v, str) else f'{type(v).__name__}{v}' for v in spec['vocab'])  # 1 and '1' differ
+    key = f"{name}-len{spec['max_seq_len']}-{vocab}-v1"
     st, js = cache_dir('tracr')/f'{key}.safetensors', cache_dir('tracr')/f'{key}.json'
-    if st.exists() and js.exists(): params, info = load_file(str(st)), json.loads(js.read_text())
+    if st.exists() and js.exists(): params, info = load_file(str(st)), _info_from_json(json.loads(js.read_text()))
     else:
         params, info, _ = compile_tracr(name)
         save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()}, str(st))
-        js.write_text(json.dumps(info, indent=1))
+        js.write_text(json.dumps(_info_to_json(info), indent=1))
     return tracr_to_torch(params, info, logit_scale)
 
 def tracr_inputs(model, n: int | None = None, seed: int = 0) -> torch.Tensor:

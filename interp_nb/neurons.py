@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_neuron_descriptions.ipynb #64810ca4
 from __future__ import annotations
-import copy, hashlib, html, json, math, os, random, re, time
+import copy, hashlib, html, json, math, os, random, re, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
@@ -72,9 +72,9 @@ class Exemplars:
         if unit not in self.units: raise IndexError(f"unit {unit} was not collected; collected units of {self.site}: {_short(self.units)}")
         return self.units.index(unit)
 
-    def save(self, path: str | Path) -> Path:
-        "Save to folder `path`: `exemplars.safetensors` (tensors and metadata) and `exemplars.json`."
-        return _save_state(path, {k: getattr(self, k) for k in self.__dataclass_fields__ if k != 'meta'}, {**self.meta, 'done': True})
+    def save(self, path: str | Path, model=None) -> Path:
+        "Save to folder `path`: `exemplars.safetensors` (tensors and metadata) and `exemplars.json`; with `model`, record its name and signature for `load` to check."
+        return _save_state(path, {k: getattr(self, k) for k in self.__dataclass_fields__ if k != 'meta'}, {**self.meta, 'done': True}, model)
 
     @classmethod
     def load(cls, path: str | Path, model=None) -> 'Exemplars':
@@ -87,7 +87,7 @@ class Exemplars:
 
 def _short(xs, n=8): return ', '.join(map(str, xs[:n])) + (f', ... ({len(xs)} in all)' if len(xs) > n else '')
 
-def _save_state(path, tensors: dict, meta: dict) -> Path: return save_artifact(path, 'exemplars', tensors, meta)
+def _save_state(path, tensors: dict, meta: dict, model=None) -> Path: return save_artifact(path, 'exemplars', tensors, meta, model)
 def _load_state(path, model=None) -> tuple[dict, dict]: return load_artifact(path, 'exemplars', model)
 
 # %% ../nbs/50_neuron_descriptions.ipynb #ae847582
@@ -116,10 +116,12 @@ def _check_units(units, n_all: int, site: str) -> list[int]:
     return units
 
 def _merge(vals, win, acts, score, new_acts, offset: int):
-    "Keep per unit the `k` highest-scoring windows among the stored ones and a new batch (`score`: [batch, units], `new_acts`: [batch, seq, units])."
+    "Keep per unit the `k` highest-scoring windows among the stored ones and a new batch (`score`: [batch, units], `new_acts`: [batch, seq, units]); ties go to the lowest window index."
     k = vals.shape[1]
     cand = torch.cat([vals, score.T], 1)
-    best, order = cand.topk(k, dim=1)
+    # stored windows come before the batch (they are earlier in the corpus) and are kept sorted by (score desc, window asc);
+    # a stable sort keeps that order among equal scores, so ties never depend on the batch size
+    best, order = (x[:, :k] for x in cand.sort(dim=1, descending=True, stable=True))
     if not (order >= k).any(): return vals, win, acts
     B, S, n = new_acts.shape
     win = torch.cat([win, (offset + torch.arange(B)).expand(n, B)], 1).gather(1, order)
@@ -128,11 +130,26 @@ def _merge(vals, win, acts, score, new_acts, offset: int):
 
 def _fingerprint(ids: torch.Tensor) -> str: return hashlib.sha1(ids.numpy().tobytes()).hexdigest()[:16]
 
+def _repeats(ids: torch.Tensor) -> torch.Tensor:
+    "Which windows (rows of `ids`) repeat an earlier identical window: a bool `[n]`."
+    _, inv = torch.unique(ids, dim=0, return_inverse=True)
+    first = torch.full((int(inv.max()) + 1,), len(ids)).scatter_reduce(0, inv, torch.arange(len(ids)), 'amin')
+    return first[inv] != torch.arange(len(ids))
+
+def _check_finite(a: torch.Tensor, site: str, units: list[int], offset: int):
+    "Raise a `ValueError` naming the unit, window and position of the first NaN or inf in a batch of activations `a` ([batch, seq, units])."
+    bad = ~torch.isfinite(a)
+    if not bad.any(): return
+    r, p, u = bad.nonzero()[0].tolist()
+    raise ValueError(f"non-finite activation {a[r, p, u].item()} at {site} unit {units[u]}, window {offset + r}, position {p} "
+                     f"({int(bad.sum())} NaN/inf values in windows {offset}-{offset + len(a) - 1}): the model is broken (NaN or inf "
+                     "weights, a dtype that overflows?), and exemplars or scores of it would be meaningless")
+
 # %% ../nbs/50_neuron_descriptions.ipynb #d18d98fe
 def collect_exemplars(model, windows, site: str = 'blocks.15.mlp.neurons', units=None, k: int = 20, n_random: int = 20,
                       k_bottom: int = 0, batch_size: int = 16, skip_first: int = 1, seed: int = 0, path: str | Path | None = None,
-                      checkpoint_every: int = 20, overwrite: bool = False, progress: bool = True) -> Exemplars:
-    "Stream `windows` through `model` once and keep, per unit of `site`, its top-`k` (and bottom-`k_bottom`) windows plus `n_random` random ones; resumable with `path`."
+                      checkpoint_every: int = 20, overwrite: bool = False, progress: bool = True, dedup: bool = False) -> Exemplars:
+    "Stream `windows` through `model` once and keep, per unit of `site`, its top-`k` (and bottom-`k_bottom`) windows plus `n_random` random ones; resumable with `path`; `dedup` ranks each distinct window once."
     ids = _as_ids(windows)
     N, S = ids.shape
     sites = resolve_sites(model, site)
@@ -142,11 +159,13 @@ def collect_exemplars(model, windows, site: str = 'blocks.15.mlp.neurons', units
     units = _check_units(units, n_all, site)
     if not 0 <= skip_first < S: raise ValueError(f"skip_first={skip_first} leaves no position of a {S}-token window")
     if batch_size < 1 or k < 1 or k_bottom < 0 or n_random < 0: raise ValueError("batch_size and k must be positive, k_bottom and n_random non-negative")
-    k, kb, R = min(k, N), min(k_bottom, N), min(n_random, N)
+    rep = _repeats(ids) if dedup else torch.zeros(N, dtype=torch.bool)  # windows left out of the top and bottom
+    n_rank = N - int(rep.sum())
+    k, kb, R = min(k, n_rank), min(k_bottom, n_rank), min(n_random, N)
     n_batches = math.ceil(N / batch_size)
     meta = dict(model=model_name(model), site=site, units=units, k=k, k_bottom=kb,
                 n_random=R, seq_len=S, n_windows=N, corpus=_fingerprint(ids), skip_first=skip_first, seed=seed,
-                batch_size=batch_size, n_batches=n_batches)
+                dedup=dedup, batch_size=batch_size, n_batches=n_batches)
     n = len(units)
     st = dict(top_vals=torch.full((n, k), -math.inf), top_win=torch.full((n, k), -1), top_acts=torch.zeros(n, k, S),
               bot_vals=torch.full((n, kb), -math.inf), bot_win=torch.full((n, kb), -1), bot_acts=torch.zeros(n, kb, S),
@@ -154,13 +173,14 @@ def collect_exemplars(model, windows, site: str = 'blocks.15.mlp.neurons', units
               rand_acts=torch.zeros(n, R, S), act_sum=torch.zeros(n, dtype=torch.float64))
     start = 0
     if path is not None and (Path(path)/'exemplars.safetensors').exists() and not overwrite:
-        saved, old = _load_state(path)
+        saved, old = _load_state(path, model)
+        old = {'dedup': False, **old}  # states saved before dedup existed
         diff = {key: (old.get(key), v) for key, v in meta.items() if old.get(key) != v}
         if diff:
             raise ValueError(f"{path} holds exemplars collected with other settings "
                              f"({'; '.join(f'{key}: saved {a!r}, now {b!r}' for key, (a, b) in list(diff.items())[:4])}); "
                              "pass the same arguments to resume, another path, or overwrite=True")
-        if old.get('done'): return Exemplars.load(path)
+        if old.get('done'): return Exemplars.load(path, model)
         st, start = {key: saved[key] for key in _STATE}, old['next']
     slot = {int(w): j for j, w in enumerate(st['rand_win'])}
     sel = torch.tensor(units)
@@ -169,20 +189,23 @@ def collect_exemplars(model, windows, site: str = 'blocks.15.mlp.neurons', units
         rows = ids[b * batch_size:(b + 1) * batch_size]
         with torch.no_grad():
             a = capture(model, rows, site)[site].flatten(2)[..., sel].float().cpu()  # [B, S, units]
-        counted = a[:, skip_first:]
-        st['act_sum'] += counted.sum((0, 1), dtype=torch.float64)
         off = b * batch_size
-        st['top_vals'], st['top_win'], st['top_acts'] = _merge(st['top_vals'], st['top_win'], st['top_acts'], counted.amax(1), a, off)
-        if kb: st['bot_vals'], st['bot_win'], st['bot_acts'] = _merge(st['bot_vals'], st['bot_win'], st['bot_acts'], -counted.amin(1), a, off)
+        _check_finite(a, site, units, off)
+        counted, skip = a[:, skip_first:], rep[off:off + len(rows), None]
+        st['act_sum'] += counted.sum((0, 1), dtype=torch.float64)
+        st['top_vals'], st['top_win'], st['top_acts'] = _merge(st['top_vals'], st['top_win'], st['top_acts'],
+                                                               counted.amax(1).masked_fill(skip, -math.inf), a, off)
+        if kb: st['bot_vals'], st['bot_win'], st['bot_acts'] = _merge(st['bot_vals'], st['bot_win'], st['bot_acts'],
+                                                                      (-counted.amin(1)).masked_fill(skip, -math.inf), a, off)
         for r in range(len(rows)):
             if off + r in slot: st['rand_acts'][:, slot[off + r]] = a[r].T
         if path is not None and (b + 1) % checkpoint_every == 0 and b + 1 < n_batches:
-            _save_state(path, st, {**meta, 'next': b + 1, 'done': False})
+            _save_state(path, st, {**meta, 'next': b + 1, 'done': False}, model)
     ex = Exemplars(meta={**meta, 'n_tokens': N * (S - skip_first), 'next': n_batches}, top_ids=ids[st['top_win']],
                    bot_ids=ids[st['bot_win']], rand_ids=ids[st['rand_win']],
                    **{key: v for key, v in st.items()}, )
     ex.bot_vals = -ex.bot_vals
-    if path is not None: ex.save(path)
+    if path is not None: ex.save(path, model)
     return ex
 
 # %% ../nbs/50_neuron_descriptions.ipynb #75ceb983
@@ -317,11 +340,18 @@ class ChatExplainer:
     name: str = 'llm'
     n_windows: int = 8     # top windows shown
     width: int = 24        # tokens shown per window, around its peak
+    _warned: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __call__(self, rec: dict, n: int = 1) -> list[str]:
         replies = self.chat(explainer_prompt(rec, self.n_windows, self.width), n)
         out = list(dict.fromkeys(d for d in map(clean_description, replies) if d))
         if not out: raise ExplainerError(f"{self.name} gave no usable description for unit {rec.get('unit')}: {replies[:3]!r}")
+        if len(out) < n and not self._warned:
+            self._warned = True
+            warnings.warn(f"explainer {self.name!r} got {len(out)} distinct description{'s' * (len(out) != 1)} of {n} asked for unit "
+                          f"{rec.get('unit')} ({len(replies)} replies): best of {n} is best of {len(out)}. The backend probably decodes "
+                          "greedily or ignores n and temperature (`transformers serve` does); describe_neurons records each unit's "
+                          "n_distinct. (Warned once per explainer.)", stacklevel=2)
         return out[:n]
 
 def hf_chat(model, tok, temperature: float = 0.7, max_new_tokens: int = 24, prefill: str = '', top_p: float = 0.95) -> Callable:
@@ -337,25 +367,38 @@ def hf_chat(model, tok, temperature: float = 0.7, max_new_tokens: int = 24, pref
     return chat
 
 # %% ../nbs/50_neuron_descriptions.ipynb #afcbd52a
-def openai_chat(base_url: str, model: str, api_key: str | None = None, temperature: float = 0.7, max_tokens: int = 48,
-                retries: int = 4, backoff: float = 1.0, timeout: float = 60.0) -> Callable:
-    "Chat backend for any OpenAI-compatible server at `base_url` serving `model`: retries with exponential backoff, then `ExplainerError`."
+def _refused(base_url: str, model: str, e) -> str:
+    "The message of a request the server refused: the status, the URL tried and, for a 404 off `/v1`, where such servers usually live."
+    url = str(getattr(getattr(e, 'request', None), 'url', '') or base_url)
+    msg = f"server at {base_url} refused the request for model {model!r}: {e.status_code} {str(e)[:300]} (POST {url})"
+    if e.status_code == 404 and '/v1' not in base_url:
+        msg += f"; OpenAI-compatible servers usually serve under /v1: try base_url={base_url.rstrip('/') + '/v1'!r}"
+    return msg
+
+def openai_chat(base_url: str, model: str, api_key: str | None = None, temperature: float = 0.7, max_tokens: int | None = 48,
+                retries: int = 4, backoff: float = 1.0, timeout: float = 60.0, max_tokens_key: str | None = 'max_tokens') -> Callable:
+    "Chat backend for any OpenAI-compatible server at `base_url` serving `model`: retries with exponential backoff, then `ExplainerError`; one choice per request where the server will not give `n`."
     import openai
     client = openai.OpenAI(base_url=base_url, api_key=api_key or os.environ.get('OPENAI_API_KEY') or 'EMPTY',
                            timeout=timeout, max_retries=0)
+    limit = {max_tokens_key: max_tokens} if max_tokens_key and max_tokens is not None else None
+    single = [False]  # set once the server refused n > 1 or gave fewer choices than asked: from then on, one choice per request
     def chat(messages: list[dict], n: int = 1) -> list[str]:
         out, failures, last = [], 0, None
         while len(out) < n:
+            ask = 1 if single[0] else n - len(out)
             try:
-                r = client.chat.completions.create(model=model, messages=messages, n=n - len(out), temperature=temperature,
-                                                   max_tokens=max_tokens)
+                r = client.chat.completions.create(model=model, messages=messages, n=ask, temperature=temperature, extra_body=limit)
                 got = [c.message.content for c in (getattr(r, 'choices', None) or [])
                        if getattr(c, 'message', None) is not None and isinstance(c.message.content, str) and c.message.content.strip()]
-                if got: out += got; continue
+                if got:
+                    out += got; single[0] = single[0] or len(got) < ask
+                    continue
                 last = f"malformed response without message content: {str(r)[:200]}"
             except openai.APIStatusError as e:
-                if e.status_code < 500 and e.status_code not in (408, 409, 429):
-                    raise ExplainerError(f"server at {base_url} refused the request for model {model!r}: {e.status_code} {str(e)[:300]}") from None
+                if ask > 1 and e.status_code in (400, 422, 500):  # llama.cpp: "Only one completion choice is allowed"
+                    single[0] = True; continue
+                if e.status_code < 500 and e.status_code not in (408, 409, 429): raise ExplainerError(_refused(base_url, model, e)) from None
                 last = f"{e.status_code} {str(e)[:200]}"
             except (openai.APIError, ValueError, TypeError, AttributeError) as e:
                 last = f"{type(e).__name__}: {str(e)[:200]}"
@@ -375,17 +418,27 @@ SIM_EXAMPLES = (  # (description, [(token, activation 0-9)])
     ('the tokens of, in', [(' rest', 0), (' of', 9), (' the', 0), (' world', 0), (' lives', 0), (' in', 7), (' peace', 0), ('.', 0)]),
 )
 
+def _check_values(fn: str, nan_only: bool = False, **arrays):
+    "Raise a `ValueError` naming the first of `arrays` that holds NaN (or, unless `nan_only`, inf)."
+    for name, v in arrays.items():
+        bad = np.isnan(v) if nan_only else ~np.isfinite(v)
+        if bad.any():
+            raise ValueError(f"{fn} got {int(bad.sum())} {'NaN' if nan_only else 'non-finite (NaN or inf)'} value(s) in {name} "
+                             f"(of {v.size}, the first at index {int(bad.argmax())}): a broken model or simulator has no meaningful score")
+
 def pearson(x, y) -> float:
-    "Pearson correlation of two flat sequences; 0 when either is constant."
+    "Pearson correlation of two flat sequences; 0 when either is constant (where `np.corrcoef`, OpenAI's scorer, gives NaN); a `ValueError` for NaN or inf."
     x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
     if len(x) != len(y): raise ValueError(f"pearson needs sequences of equal length, got {len(x)} and {len(y)}")
+    _check_values('pearson', x=x, y=y)
     x, y = x - x.mean(), y - y.mean()
     d = math.sqrt(float((x * x).sum() * (y * y).sum()))
     return float((x * y).sum() / d) if d > 0 else 0.
 
 def auc(pos, neg) -> float:
-    "Area under the ROC curve: the probability that a random `pos` score beats a random `neg` one (ties count half)."
+    "Area under the ROC curve: the probability that a random `pos` score beats a random `neg` one (ties count half); NaN without scores, a `ValueError` for NaN scores."
     pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    _check_values('auc', nan_only=True, pos=pos, neg=neg)
     if not len(pos) or not len(neg): return float('nan')
     return float(((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()) / (len(pos) * len(neg)))
 
@@ -533,7 +586,7 @@ def _unit_file(out_dir, unit) -> Path: return Path(out_dir)/f"unit_{unit}.json"
 
 def describe_neurons(ex: Exemplars, tok, explainers: dict, simulator: Simulator, out_dir: str | Path, n: int = 3,
                      width: int | None = 24, units: Sequence[int] | None = None, progress: bool = True) -> list[dict]:
-    "Describe each unit with every explainer (best of `n` by simulation score on the explanation half) and score it on the held-out half; one JSON per unit in `out_dir`."
+    "Describe each unit with every explainer (best of `n` by simulation score on the explanation half, `n_distinct` of them distinct) and score it on the held-out half; one JSON per unit in `out_dir`."
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     units = ex.units if units is None else [ex.units[ex.index(u)] for u in units]
     results = []
@@ -550,7 +603,8 @@ def describe_neurons(ex: Exemplars, tok, explainers: dict, simulator: Simulator,
             sel = simulator.score(cands, explain, width)
             best = max(range(len(sel)), key=lambda i: sel[i]['corr'])
             t = simulator.score(cands[best], test, width)[0]
-            res['explanations'][name] = dict(candidates=sel, best=cands[best], test_corr=t['corr'], test_detection=t['detection'])
+            res['explanations'][name] = dict(candidates=sel, n_distinct=len(set(cands)), best=cands[best], test_corr=t['corr'],
+                                             test_detection=t['detection'])
             atomic_write(f, json.dumps(res, indent=1))
         results.append(res)
     return results

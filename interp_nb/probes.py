@@ -4,7 +4,7 @@
 
 # %% ../nbs/40_probes.ipynb #e6cb6a61
 from __future__ import annotations
-import hashlib, json, random
+import hashlib, json, numbers, random
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Sequence
@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from datasets import Dataset, DatasetDict
 from safetensors.torch import save_file, load_file
 import interp_nb
-from .core import cache_dir, model_name, save_artifact, load_artifact
+from .core import cache_dir, model_name, model_signature, model_fingerprint, check_model, save_artifact, load_artifact
 from .sites import capture, resolve_sites, site_shape, run, SiteError
 from .data import encode, last_pos, single_token, batches, to_dataset
 
@@ -109,10 +109,23 @@ TEMPLATES = {
 }
 
 # %% ../nbs/40_probes.ipynb #3aca049b
+def _labels(labels, n: int, of: str = 'pairs') -> torch.Tensor:
+    "`labels` as a float tensor of 0s and 1s, after checking that it is 1-D, holds `n` labels and only 0/1 (or bools)."
+    if labels is None or isinstance(labels, (str, bytes, dict)) or not hasattr(labels, '__iter__'):
+        raise TypeError(f"labels must be a 1-D list, array or tensor of 0/1 (or bool) labels, one per {of[:-1]}; got {type(labels).__name__}")
+    if isinstance(labels, torch.Tensor): labels = labels.detach().cpu().double() if labels.is_floating_point() else labels.detach().cpu()
+    try: a = np.asarray(labels if isinstance(labels, (np.ndarray, torch.Tensor)) else list(labels))
+    except ValueError as e: raise ValueError(f"labels must be a flat sequence of 0/1 labels, got a ragged one ({e})") from None
+    if a.ndim != 1: raise ValueError(f"labels must be 1-D, one label for each of the {n} {of}; got shape {a.shape}")
+    if len(a) != n: raise ValueError(f"{len(a)} labels for {n} {of}")
+    vals = a.tolist()
+    bad = [i for i, v in enumerate(vals) if not (isinstance(v, (numbers.Real, np.bool_)) and v in (0, 1))]
+    if bad: raise ValueError(f"labels must be 0 or 1 (or bools); row {bad[0]} has {vals[bad[0]]!r} ({len(bad)} bad rows)")
+    return torch.tensor(vals, dtype=torch.float32)
+
 def _check_labels(ds: Dataset):
     if 'label' not in ds.column_names: raise ValueError("the dataset has no 'label' column")
-    bad = [(i, l) for i, l in enumerate(ds['label']) if l not in (0, 1, True, False)]
-    if bad: raise ValueError(f"labels must be 0 or 1; row {bad[0][0]} has {bad[0][1]!r} ({len(bad)} bad rows)")
+    _labels(ds['label'], len(ds), 'rows')
 
 def contrast_pairs(facts: Dataset, templates: Sequence[Template], test_size: float = 0.3, seed: int = 0) -> DatasetDict:
     "Render every fact with every template into (`prompt`, `neg`, `pos`, `label`, answer tokens `no`/`yes`) rows, split train/test by fact."
@@ -140,9 +153,8 @@ def fact_dataset(name: str, n: int, seed: int = 0) -> Dataset:
 
 # %% ../nbs/40_probes.ipynb #9263fd9b
 def _key(model, sites, texts) -> str:
-    h = hashlib.sha1(json.dumps([getattr(model.config, 'interp_nb_name', model.config.name_or_path),
-                                 sum(p.numel() for p in model.parameters()), str(next(model.parameters()).dtype),
-                                 sites, list(texts)]).encode())
+    "The cache key: the model's name and weights (names, shapes, dtypes, values), the sites and the texts."
+    h = hashlib.sha1(json.dumps([model_name(model), model_fingerprint(model), sites, list(texts)]).encode())
     return h.hexdigest()[:20]
 
 def hidden_states(model, tok, texts: Sequence[str], sites, batch_size: int = 32, cache: bool = True,
@@ -236,12 +248,14 @@ def ccs_loss(p_neg, p_pos):
     return ((p_pos - (1 - p_neg)) ** 2).mean(-1) + (torch.minimum(p_pos, p_neg) ** 2).mean(-1)
 
 def _meta(model, site, d):
-    return dict(model=model_name(model) if model is not None else None,
-                site=site, d=d, interp_nb=interp_nb.__version__)
+    made_on = dict(model=model_name(model), signature=model_signature(model)) if model is not None else dict(model=None)
+    return dict(made_on, site=site, d=d, interp_nb=interp_nb.__version__)
 
 def train_ccs(h_neg, h_pos, groups=None, restarts: int = 10, epochs: int = 1000, lr: float = 1e-3, weight_decay: float = 0.01,
               scale: bool = False, seed: int = 0, model=None, site: str | None = None) -> Probe:
     "Fit a CCS probe on unlabelled contrast states (templates in `groups`), keeping the best of `restarts` initialisations by loss."
+    for k, v in dict(restarts=restarts, epochs=epochs).items():
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{k} must be an integer >= 1, got {v!r}")
     _check_states(h_neg, h_pos)
     norm = Norm.fit(h_neg, h_pos, groups, scale)
     xn, xp = norm(h_neg, 'neg', groups), norm(h_pos, 'pos', groups)
@@ -257,23 +271,26 @@ def train_ccs(h_neg, h_pos, groups=None, restarts: int = 10, epochs: int = 1000,
             loss.sum().backward()
             opt.step()
     loss = loss.detach()
+    if not torch.isfinite(loss).all():
+        raise ValueError(f"the CCS loss became non-finite in {int((~torch.isfinite(loss)).sum())} of {restarts} restarts; lower lr (got {lr})")
     best = int(loss.argmin())
     return Probe('ccs', w[best].detach(), b[best, 0].detach(), norm, False,
                  dict(_meta(model, site, d), loss=float(loss[best]), restarts=restarts))
 
 def orient(probe: Probe, h_neg, h_pos, labels, groups=None) -> Probe:
     "Flip `probe` if it scores labelled pairs below chance, so that high probability means 'Yes is true'."
-    acc = accuracy(probe.prob(h_neg, h_pos, groups), labels)
+    acc = accuracy(probe.prob(h_neg, h_pos, groups), _labels(labels, len(h_neg)))
     if acc < 0.5: probe = Probe(probe.kind, -probe.w, -probe.b, probe.norm, probe.diff, dict(probe.meta, flipped=True))
     return probe
 
 def train_lr(h_neg, h_pos, labels, groups=None, on: str = 'pair', l2: float = 1e-2, scale: bool = False, model=None,
              site: str | None = None) -> Probe:
     "Fit a supervised logistic-regression probe on the difference of normalised contrast states (`on='pair'`) or on single texts (`on='text'`)."
-    _check_states(h_neg, h_pos, labels)
+    _check_states(h_neg, h_pos)
+    y = _labels(labels, len(h_neg))
+    if len(y.unique()) < 2: raise ValueError("labels are all one class: a supervised probe needs both")
     if on not in ('pair', 'text'): raise ValueError(f"on must be 'pair' or 'text', got {on!r}")
     norm = Norm.fit(h_neg, h_pos, groups, scale)
-    y = torch.as_tensor(labels, dtype=torch.float32)
     if on == 'pair': x = norm(h_pos, 'pos', groups) - norm(h_neg, 'neg', groups)
     else: x, y = torch.cat([norm(h_pos, 'pos', groups), norm(h_neg, 'neg', groups)]), torch.cat([y, 1 - y])
     x_scale = x.std().clamp_min(1e-6)
@@ -282,6 +299,7 @@ def train_lr(h_neg, h_pos, labels, groups=None, on: str = 'pair', l2: float = 1e
     def closure():
         opt.zero_grad()
         loss = torch.nn.functional.binary_cross_entropy_with_logits(x / x_scale @ w + b, y) + l2 * (w ** 2).sum()
+        if not torch.isfinite(loss): raise ValueError(f"the logistic-regression loss became non-finite ({loss.item()}); check l2 (got {l2})")
         loss.backward()
         return loss
     with torch.enable_grad(): opt.step(closure)
@@ -292,41 +310,52 @@ def train_tpc(h_neg, h_pos, groups=None, scale: bool = False, model=None, site: 
     _check_states(h_neg, h_pos)
     norm = Norm.fit(h_neg, h_pos, groups, scale)
     x = norm(h_pos, 'pos', groups) - norm(h_neg, 'neg', groups)
-    _, _, v = torch.pca_lowrank(x, q=1, center=True)
-    w = v[:, 0] / (x @ v[:, 0]).std().clamp_min(1e-6)
+    v = torch.linalg.svd(x - x.mean(0), full_matrices=False).Vh[0]  # exact: no randomised PCA, no global RNG
+    if v[v.abs().argmax()] < 0: v = -v  # a fixed sign (TPC's sign is not identified): the largest component positive
+    w = v / (x @ v).std().clamp_min(1e-6)
     return Probe('tpc', w, -(x @ w).mean(), norm, True, _meta(model, site, x.shape[1]))
 
 def adapt(probe: Probe, h_neg, h_pos, groups=None) -> Probe:
     "`probe` with its normalisation refitted on other (unlabelled) states: how a probe transfers to a new dataset or template."
+    _check_states(h_neg, h_pos)
     scale = any('std_neg' in st for st in probe.norm.stats.values())
     return Probe(probe.kind, probe.w, probe.b, Norm.fit(h_neg, h_pos, groups, scale), probe.diff, dict(probe.meta, adapted=True))
 
 def random_probe(h_neg, h_pos, groups=None, seed: int = 0, model=None, site: str | None = None) -> Probe:
     "A probe along a random direction: the control that shows a trained probe carries signal."
+    _check_states(h_neg, h_pos)
     norm = Norm.fit(h_neg, h_pos, groups)
     w = torch.randn(h_neg.shape[1], generator=torch.Generator().manual_seed(seed))
     x = norm(h_pos, 'pos', groups)
     w = w / (x @ w).std().clamp_min(1e-6)  # unit spread of scores, like a trained probe
     return Probe('random', w, torch.zeros(()), norm, False, _meta(model, site, h_neg.shape[1]))
 
-def _check_states(h_neg, h_pos, labels=None):
+def _check_states(h_neg, h_pos):
+    "Refuse contrast states that are not two finite `[n, d]` tensors of one shape with `n >= 2`."
     if h_neg.shape != h_pos.shape or h_neg.ndim != 2:
         raise ValueError(f"contrast states must be two [n, d] tensors of one shape, got {tuple(h_neg.shape)} and {tuple(h_pos.shape)}")
     if len(h_neg) < 2: raise ValueError("need at least two contrast pairs")
-    if labels is not None:
-        if len(labels) != len(h_neg): raise ValueError(f"{len(labels)} labels for {len(h_neg)} pairs")
-        vals = set(torch.as_tensor(labels).tolist())
-        if not vals <= {0, 1}: raise ValueError(f"labels must be 0 or 1, got {sorted(vals)}")
-        if len(vals) < 2: raise ValueError("labels are all one class: a supervised probe needs both")
+    for name, h in (('h_neg', h_neg), ('h_pos', h_pos)):
+        bad = (~torch.isfinite(torch.as_tensor(h))).any(1).nonzero().flatten()
+        if len(bad): raise ValueError(f"{name} has non-finite values (NaN or inf) in {len(bad)} row(s), e.g. row {int(bad[0])}; "
+                                      "a probe fitted on them would be NaN: drop those pairs or fix what produced them")
 
 # %% ../nbs/40_probes.ipynb #d676d163
+def _scores(p) -> torch.Tensor:
+    "Scores `p` as a 1-D float64 tensor."
+    p = torch.as_tensor(p, dtype=torch.float64)
+    if p.ndim != 1: raise ValueError(f"p must be 1-D, one score per pair; got shape {tuple(p.shape)}")
+    return p
+
 def accuracy(p, labels) -> float:
     "Share of pairs where `p > 0.5` agrees with `labels`."
-    return float(((torch.as_tensor(p) > 0.5).long() == torch.as_tensor(labels).long()).float().mean())
+    p = _scores(p)
+    return float(((p > 0.5).float() == _labels(labels, len(p), 'scores')).float().mean())
 
 def auroc(p, labels) -> float:
-    "Area under the ROC curve of scores `p` for binary `labels`."
-    p, y = torch.as_tensor(p, dtype=torch.float64), torch.as_tensor(labels).bool()
+    "Area under the ROC curve of scores `p` for binary `labels`; NaN when `labels` hold one class only (the AUROC is undefined)."
+    p = _scores(p)
+    y = _labels(labels, len(p), 'scores').bool()
     pos, neg = p[y], p[~y]
     if not len(pos) or not len(neg): return float('nan')
     diff = pos[:, None] - neg[None, :]
@@ -337,26 +366,32 @@ def symmetric(x: float) -> float:
     return max(x, 1 - x)
 
 # %% ../nbs/40_probes.ipynb #6bf8a242
-def save_probe(probe: Probe, path: str | Path) -> Path:
-    "Save `probe` as `probe.safetensors` + `probe.json` in folder `path`."
+def save_probe(probe: Probe, path: str | Path, model=None) -> Path:
+    "Save `probe` as `probe.safetensors` + `probe.json` in folder `path`, with the name and shape of `model` (given, or known from training)."
+    if model is not None: check_model(probe.meta, model, 'probe')
     t = {'w': probe.w, 'b': probe.b.reshape(1)}
     for g, st in probe.norm.stats.items(): t.update({f'norm/{g}/{k}': v for k, v in st.items()})
-    return save_artifact(path, 'probe', {k: v.float() for k, v in t.items()}, dict(kind=probe.kind, diff=probe.diff, **probe.meta))
+    return save_artifact(path, 'probe', {k: v.float() for k, v in t.items()}, dict(kind=probe.kind, diff=probe.diff, **probe.meta), model=model)
+
+def _check_fits(meta: dict, d: int, model):
+    "Refuse `model` for a probe made on another: its name, then the width `d` of the probe's site, then the rest of its shape."
+    check_model({'model': meta.get('model')}, model, 'probe')
+    site = meta.get('site')
+    try: width = site_shape(model, site)[-1] if site else d
+    except SiteError: check_model(meta, model, 'probe'); raise  # another shape says more than a missing site
+    if width != d: raise ValueError(f"probe has hidden size {d} but {site} of this model has {width}")
+    check_model(meta, model, 'probe')
 
 def load_probe(path: str | Path, model=None) -> Probe:
-    "Load a probe saved by `save_probe`; with `model`, refuse one saved for another model or hidden size."
-    t, meta = load_artifact(path, 'probe', model)
+    "Load a probe saved by `save_probe`; with `model`, refuse one saved for another model, hidden size or shape (layers, heads, ...)."
+    t, meta = load_artifact(path, 'probe')
+    if model is not None: _check_fits(meta, t['w'].shape[0], model)
     kind, diff = meta.pop('kind'), meta.pop('diff', False)
     meta.pop('interp_nb', None)
-    if model is not None:
-        if meta.get('site'):
-            shape = site_shape(model, meta['site'])
-            if shape[-1] != t['w'].shape[0]:
-                raise ValueError(f"probe has hidden size {t['w'].shape[0]} but {meta['site']} of this model has {shape[-1]}")
     stats = {}
     for k, v in t.items():
         if k.startswith('norm/'):
-            _, g, name = k.split('/', 2)
+            g, name = k[len('norm/'):].rsplit('/', 1)  # template names may hold '/', statistic names never do
             stats.setdefault(g, {})[name] = v
     return Probe(kind, t['w'], t['b'][0], Norm(stats), diff, meta)
 

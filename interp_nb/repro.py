@@ -4,16 +4,17 @@
 
 # %% ../nbs/03_repro.ipynb #da87e25d
 from __future__ import annotations
-import argparse, ast, json, os, platform, shutil, sys, tempfile, time
+import argparse, ast, json, os, platform, re, shutil, signal, socket, sys, tempfile, threading, time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 import interp_nb
-from .core import seed_everything, default_device, OFFLINE_MODELS, materialise, cache_dir, atomic_write
+from .core import seed_everything, default_device, OFFLINE_MODELS, materialise, cache_dir, atomic_write, _umask
 
 # %% auto #0
 __all__ = ['versions', 'Run', 'start_run', 'ReproError', 'ReproFailed', 'nbs_dir', 'repro_name', 'reproductions', 'repro_params',
-           'parse_value', 'check_params', 'run_repro', 'main']
+           'parse_value', 'check_params', 'EnvKernel', 'run_repro', 'main']
 
 # %% ../nbs/03_repro.ipynb #7b6603f2
 def versions() -> dict:
@@ -59,9 +60,13 @@ def _jsonable(o):
     if isinstance(o, Path): return str(o)
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
+def _mkdtemp(**kw) -> Path:
+    "A fresh temporary folder with the permissions of any other new folder (`mkdtemp` alone makes it 0700)."
+    d = Path(tempfile.mkdtemp(**kw)); os.chmod(d, 0o777 & ~_umask()); return d
+
 def start_run(name: str, out_dir: str | Path | None, seed: int = 0, **params) -> Run:
     "Start reproduction `name`: make `out_dir` (a fresh temporary folder if None), seed everything, record `params`."
-    out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix=f'interp-nb-{name}-'))
+    out = Path(out_dir) if out_dir else _mkdtemp(prefix=f'interp-nb-{name}-')
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
     return Run(name, out, dict(seed=seed, **params))
@@ -94,8 +99,15 @@ def repro_params(name: str) -> dict[str, dict]:
     "The parameters of reproduction `name` with their defaults (as written) and help comments, read from its `parameters` cell."
     import papermill as pm
     nb = _find(name)
-    return {k: dict(default=v['default'], type=v['inferred_type_name'], help=v['help'])
+    return {k: dict(default=v['default'], type=_default_type(v), help=v['help'])
             for k, v in pm.inspect_notebook(str(nb)).items()}
+
+def _default_type(spec: dict) -> str:
+    "The type of a parameter: its annotation if it has one, else that of its default's literal (`'None'` when the default is None or not a literal)."
+    if spec.get('inferred_type_name') not in (None, 'None'): return spec['inferred_type_name']
+    try: v = ast.literal_eval(spec['default'])
+    except (ValueError, SyntaxError): return 'None'
+    return 'None' if v is None else type(v).__name__
 
 def _find(name: str) -> Path:
     found = reproductions()
@@ -117,9 +129,77 @@ def check_params(name: str, params: dict) -> dict:
     unknown = [k for k in params if k not in valid or k == 'out_dir']
     if unknown:
         raise ReproError(f"Unknown parameter(s) {', '.join(unknown)} for {name}. Valid: {', '.join(k for k in valid if k != 'out_dir')}")
-    return {k: parse_value(v) for k, v in params.items()}
+    return {k: _checked(name, k, v, valid[k]) for k, v in params.items()}
+
+_KINDS = dict(int='an integer', float='a number', bool='True or False', str='a string', list='a list', dict='a dict', tuple='a tuple')
+
+def _checked(name: str, key: str, text, spec: dict):
+    """`text` parsed as parameter `key`'s value, or a `ReproError` naming the parameter when its type does not match the default's
+    (a string parameter takes the text as given) or it is negative where the default is a non-negative number."""
+    value, want, default = parse_value(text), spec['type'], parse_value(spec['default'])
+    if want == 'str': return text if isinstance(text, str) else value
+    ok = dict(int=lambda v: isinstance(v, int) and not isinstance(v, bool), bool=lambda v: isinstance(v, bool),
+              float=lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+              list=lambda v: isinstance(v, (list, tuple)), tuple=lambda v: isinstance(v, (list, tuple)), dict=lambda v: isinstance(v, dict))
+    bad = lambda why: ReproError(f"Parameter {key} of {name} {why}; got {text!r} (default: {spec['default']})")
+    if want in ok and not ok[want](value): raise bad(f"must be {_KINDS[want]}")
+    if want in ('list', 'tuple') and default:
+        kinds = {type(d).__name__ for d in default}
+        if len(kinds) == 1 and (k := kinds.pop()) in ok and not all(ok[k](v) for v in value): raise bad(f"must be a list of {k}s")
+        value, default = list(value), list(default)
+    nums = lambda v: [x for x in (v if isinstance(v, list) else [v]) if isinstance(x, (int, float)) and not isinstance(x, bool)]
+    if nums(default) and min(nums(default)) >= 0 and nums(value) and min(nums(value)) < 0: raise bad("takes no negative value")
+    return value
 
 # %% ../nbs/03_repro.ipynb #ce2a2a68
+class EnvKernel:
+    "Builds a Jupyter kernel manager that starts this environment's Python, whatever kernelspec named `python3` Jupyter would find first."
+    @staticmethod
+    def manager():
+        "The `AsyncKernelManager` subclass (asynchronous, as nbclient's default, so a signal reaches a waiting run within a second)."
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_client.kernelspec import KernelSpec
+        spec = KernelSpec(argv=[sys.executable, '-m', 'ipykernel_launcher', '-f', '{connection_file}'], language='python',
+                          display_name=f'Python ({Path(sys.executable).parent.parent.name})')
+        return type('EnvKernelManager', (AsyncKernelManager,), {'kernel_spec': property(lambda self: spec)})
+
+@contextmanager
+def _sigterm_as_interrupt():
+    "Inside the block, SIGTERM (what `timeout` and job schedulers send) raises `KeyboardInterrupt`, so a run cleans up as after Ctrl-C."
+    main = threading.current_thread() is threading.main_thread()
+    def stop(signum, frame): raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+    old = signal.signal(signal.SIGTERM, stop) if main else None
+    try: yield
+    finally:
+        if main: signal.signal(signal.SIGTERM, old)
+
+def _partial_prefix(out: Path) -> str: return f'.{out.name}.partial-'
+
+def _clear_stale(out: Path) -> list[Path]:
+    "Remove the partial folders of `out` left by runs on this host whose process is gone (killed by SIGKILL, say)."
+    gone = []
+    for p in out.parent.glob(_partial_prefix(out) + '*'):
+        m = re.fullmatch(re.escape(_partial_prefix(out)) + r'(?P<host>.+)-(?P<pid>\d+)-[^-]+', p.name)
+        if not m or m['host'] != socket.gethostname(): continue
+        try: os.kill(int(m['pid']), 0); continue  # still running
+        except ProcessLookupError: pass
+        except PermissionError: continue  # another user's live process
+        shutil.rmtree(p, ignore_errors=True); gone.append(p)
+    return gone
+
+def _place(tmp: Path, out: Path, overwrite: bool) -> Path:
+    "Rename the finished `tmp` to `out`; if another run created `out` meanwhile (and not `overwrite`), keep both and say where this one went."
+    if overwrite and out.exists(): shutil.rmtree(out)
+    try:
+        if out.exists(): raise FileExistsError(out)
+        tmp.rename(out); return out
+    except OSError:
+        kept = out.with_name(f"{out.name}.{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}")
+        tmp.rename(kept)
+        raise ReproError(f"{out} was written by another run while this one ran; nothing was overwritten: "
+                         f"this run's results are in {kept}") from None
+
+# %% ../nbs/03_repro.ipynb #2939f874
 def run_repro(name: str, params: dict | None = None, out: str | Path | None = None, progress: bool = True,
               overwrite: bool = False) -> Path:
     "Execute reproduction `name` with `params` into `out` (default `runs/NAME-TIMESTAMP`), atomically; returns the folder."
@@ -130,11 +210,13 @@ def run_repro(name: str, params: dict | None = None, out: str | Path | None = No
     out = Path(out or Path('runs')/f"{name}-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     if out.exists() and not overwrite: raise ReproError(f"{out} already exists; choose another --out or pass overwrite")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f'.{out.name}.partial-'))
+    _clear_stale(out)
+    tmp = _mkdtemp(dir=out.parent, prefix=f'{_partial_prefix(out)}{socket.gethostname()}-{os.getpid()}-')
     t0 = time.time()
     try:
-        pm.execute_notebook(str(nb), str(tmp/nb.name), parameters={**params, 'out_dir': str(tmp)}, cwd=str(nb.parent),
-                            kernel_name='python3', progress_bar=progress, log_output=False)
+        with _sigterm_as_interrupt():
+            pm.execute_notebook(str(nb), str(tmp/nb.name), parameters={**params, 'out_dir': str(tmp)}, cwd=str(nb.parent),
+                                kernel_name='python3', kernel_manager_class=EnvKernel.manager(), progress_bar=progress, log_output=False)
     except PapermillExecutionError as e:
         failed = out.with_name(out.name + '.failed')
         if failed.exists(): shutil.rmtree(failed)
@@ -151,9 +233,7 @@ def run_repro(name: str, params: dict | None = None, out: str | Path | None = No
     m = json.loads(metrics.read_text())
     m['runner'] = dict(notebook=nb.name, seconds=round(time.time() - t0, 2))
     atomic_write(metrics, json.dumps(m, indent=1))
-    if out.exists(): shutil.rmtree(out)
-    tmp.rename(out)
-    return out
+    return _place(tmp, out, overwrite)
 
 # %% ../nbs/03_repro.ipynb #816e3001
 def _cmd_list(args):
@@ -203,3 +283,6 @@ def main(argv=None) -> int:
     except ReproError as e:
         print(f"interp-nb: {e}", file=sys.stderr)
         return 1 if isinstance(e, ReproFailed) else 2
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM from `timeout` or a job scheduler
+        print(f"interp-nb: {e or 'interrupted'}; the unfinished run was removed", file=sys.stderr)
+        return 130

@@ -292,6 +292,20 @@ class _Stop(Exception): pass
 
 _INPUT_KEYS = ('input_ids', 'attention_mask', 'position_ids', 'inputs_embeds')
 
+def _context(model) -> int | None:
+    c = getattr(model, 'config', None)
+    if hasattr(c, 'get_text_config'): c = c.get_text_config()
+    return next((getattr(c, k) for k in ('max_position_embeddings', 'n_positions') if getattr(c, k, None)), None)
+
+def _check_length(model, kw) -> None:
+    "Refuse inputs with no rows, no tokens, or more positions than the model was trained on (which transformers fails on deep inside, or runs past silently)."
+    x = kw.get('input_ids', kw.get('inputs_embeds'))
+    if x.shape[0] == 0: raise ValueError("inputs have no rows (an empty batch)")
+    if x.ndim < 2 or x.shape[1] == 0: raise ValueError("inputs have no tokens (sequence length 0)")
+    n, ctx = x.shape[1], _context(model)
+    if 'position_ids' in kw: n = int(kw['position_ids'].max()) + 1
+    if ctx and n > ctx: raise ValueError(f"inputs need {n} positions but {type(model).__name__} has a context of {ctx}: shorten or truncate the prompts")
+
 def model_inputs(model, inputs) -> dict:
     "Keyword arguments for `model(...)` from a tensor of token ids or a tokenizer's output, on the model's device."
     if isinstance(inputs, torch.Tensor): inputs = {'input_ids': inputs}
@@ -303,6 +317,7 @@ def model_inputs(model, inputs) -> dict:
     if len(set(sizes.values())) > 1: raise ValueError(f"mismatched batch sizes in inputs: {sizes}")
     for k in ('input_ids', 'attention_mask'):
         if k in kw and kw[k].ndim == 1: kw[k] = kw[k][None]
+    _check_length(model, kw)
     if 'attention_mask' in kw and 'position_ids' not in kw:  # left padding: count positions from each row's first real token
         kw['position_ids'] = (kw['attention_mask'].long().cumsum(-1) - 1).clamp(min=0)
     return kw

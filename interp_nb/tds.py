@@ -52,6 +52,9 @@ def generate(model, tok, queries: Sequence[str], max_new_tokens: int = 256, chat
     "Responses of `model` to `queries`: dicts with `query`, `prompt` (text), `prompt_ids` and `response_ids` (the generated ids)."
     queries = list(queries)
     if not queries: raise ValueError("no queries")
+    if not chat:
+        empty = next((i for i, ids in enumerate(tok(queries)['input_ids']) if not ids), None)
+        if empty is not None: raise ValueError(f"query {empty} has no tokens ({queries[empty]!r}): the first generated token needs context")
     seed_everything(seed)
     out = []
     for chunk in batches(queries, batch_size, desc='generate', progress=progress):
@@ -99,6 +102,15 @@ def _positions_logits(model, seqs: list, pad_id: int, starts: list) -> list:
     off = L - logits.shape[1]
     return [F.log_softmax(logits[i, st - 1 - off:len(s) - 1 - off].float(), -1).cpu() for i, (s, st) in enumerate(zip(seqs, starts))]
 
+def _check_record(i: int, r: dict, base_prompt: list | None):
+    "Refuse record `i` unless it has ids, a non-empty response, and a non-empty prompt (and base prompt) to predict its first token from."
+    miss = [k for k in ('prompt_ids', 'response_ids') if k not in r]
+    if miss: raise ValueError(f"response {i} has no {miss[0]!r}: token_shift takes records like generate's (prompt_ids, response_ids, query)")
+    q = f"(query {str(r.get('query', ''))[:60]!r})"
+    if not r['response_ids']: raise ValueError(f"response {i} is empty {q}")
+    for what, p in [('prompt', r['prompt_ids'])] + ([('base prompt', base_prompt)] if base_prompt is not None else []):
+        if not len(p): raise ValueError(f"{what} {i} is empty {q}: the first response token needs context (at least one prompt token, e.g. BOS)")
+
 @torch.no_grad()
 def token_shift(base, aligned, tok, records: Sequence[dict], base_prompts: Sequence[list] | None = None, top_k: int = 5,
                 batch_size: int = 4, progress: bool = True) -> Dataset:
@@ -109,7 +121,7 @@ def token_shift(base, aligned, tok, records: Sequence[dict], base_prompts: Seque
         raise ValueError(f"{len(base_prompts)} base prompts for {len(records)} responses")
     limit = min(_max_len(base), _max_len(aligned))
     for i, r in enumerate(records):
-        if not r['response_ids']: raise ValueError(f"response {i} is empty (query {r['query'][:60]!r})")
+        _check_record(i, r, base_prompts[i] if base_prompts is not None else None)
         n = max(len(r['prompt_ids']), len(base_prompts[i]) if base_prompts is not None else 0) + len(r['response_ids'])
         if n > limit: raise ValueError(f"response {i}: prompt + response is {n} tokens, longer than the model context ({limit})")
     rows = []
@@ -289,9 +301,19 @@ def make_aligned_pair(n_examples: int = 600, steps: int = 300, teacher: str = 's
     tmp.rename(final)
     return final
 
+def _text(x) -> str: return x if isinstance(x, str) else ''.join(m.get('content') or '' for m in x)
+
+def _check_sft_rows(ds: Dataset):
+    "Refuse a dataset without `prompt`/`completion`, without rows, or with an empty completion (it would teach the model to say nothing)."
+    if not {'prompt', 'completion'} <= set(ds.column_names): raise ValueError(f"sft needs 'prompt' and 'completion' columns, has {ds.column_names}")
+    if len(ds) == 0: raise ValueError("no training rows")
+    empty = next((i for i, c in enumerate(ds['completion']) if not _text(c).strip()), None)
+    if empty is not None: raise ValueError(f"completion {empty} is empty (prompt {_text(ds[empty]['prompt'])[:60]!r}): drop it or give an answer")
+
 def sft(model, tok, ds: Dataset, steps: int = 300, lr: float = 2e-4, lora_r: int = 16, batch_size: int = 8, seed: int = 0,
         progress: bool = True):
     "Supervised fine-tuning of `model` on conversational (`prompt`, `completion`) rows with a LoRA adapter; returns the merged model."
+    _check_sft_rows(ds)
     from trl import SFTConfig, SFTTrainer
     from peft import LoraConfig
     import tempfile

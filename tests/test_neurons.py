@@ -155,21 +155,24 @@ def test_clean_description():
 
 
 class _Server:
-    "A loopback OpenAI-compatible server replying with canned (status, body) pairs in turn, the last one repeated."
+    """A loopback OpenAI-compatible server. `replies`: canned (status, body) pairs given in turn, the last one repeated, or a
+    function `reply(path, body) -> (status, body)`. Request bodies are recorded in `requests`, their paths in `paths`."""
     def __init__(self, replies):
-        self.replies, self.requests = list(replies), []
-        srv = self
+        self.requests, self.paths, srv = [], [], self
+        canned = list(replies) if not callable(replies) else None
+        answer = replies if canned is None else lambda path, body: canned.pop(0) if len(canned) > 1 else canned[0]
         class H(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
-                srv.requests.append(body)
-                status, payload = srv.replies.pop(0) if len(srv.replies) > 1 else srv.replies[0]
+                srv.requests.append(body); srv.paths.append(self.path)
+                status, payload = answer(self.path, body)
                 data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
                 self.send_response(status); self.send_header('Content-Type', 'application/json')
                 self.send_header('Content-Length', str(len(data))); self.end_headers(); self.wfile.write(data)
             def log_message(self, *a): pass
         self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), H)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.root = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = self.root + '/v1'
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
     def __enter__(self): return self
     def __exit__(self, *a): self.httpd.shutdown(); self.httpd.server_close()

@@ -44,9 +44,12 @@ def test_cache_is_reused(tmp_path, monkeypatch):
     h1 = hidden_states(m, t, ['one', 'two three'], 'blocks.1.resid_post')
     files = list((tmp_path/'hidden').glob('*.safetensors'))
     assert len(files) == 1
-    m.model.layers[1].mlp.down_proj.weight.data.zero_()  # a changed model must not hit the old entry by accident...
+    assert torch.equal(h1['blocks.1.resid_post'], hidden_states(m, t, ['one', 'two three'], 'blocks.1.resid_post')['blocks.1.resid_post'])
+    assert len(list((tmp_path/'hidden').glob('*.safetensors'))) == 1  # the second call was a cache hit
+    m.model.layers[1].mlp.down_proj.weight.data.zero_()  # a changed model must not hit the old entry (the key holds the weights)
     h2 = hidden_states(m, t, ['one', 'two three'], 'blocks.1.resid_post')
-    assert torch.equal(h1['blocks.1.resid_post'], h2['blocks.1.resid_post'])  # ...but the key is name + size: documented
+    assert not torch.equal(h1['blocks.1.resid_post'], h2['blocks.1.resid_post'])
+    assert len(list((tmp_path/'hidden').glob('*.safetensors'))) == 2
 
 
 def _trained(fam='llama', seed=0):
