@@ -14,7 +14,7 @@ import numpy as np, torch
 # %% auto #0
 __all__ = ['OFFLINE_MODELS', 'TINY_FAMILIES', 'cache_dir', 'seed_everything', 'keep_rng', 'default_device', 'resolve_dtype',
            'reuse_memory', 'OfflineModel', 'materialise', 'ModelNotFound', 'load_model', 'load_tokenizer',
-           'byte_tokenizer', 'tiny_config', 'tiny_model', 'atomic_write', 'model_name', 'model_signature',
+           'byte_tokenizer', 'tiny_config', 'tiny_model', 'atomic_write', 'short_path', 'model_name', 'model_signature',
            'model_fingerprint', 'check_model', 'save_artifact', 'load_artifact']
 
 # %% ../nbs/00_core.ipynb #81e4fdc6
@@ -284,6 +284,14 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: give the file the permissions any other file gets
     os.replace(tmp, path)
     return path
+
+# %% ../nbs/00_core.ipynb #97dc4ec8
+def short_path(path: str | Path) -> str:
+    "`path` as printed for a reader: `~` for the home folder and `$TMPDIR` for the temporary one, so stored outputs hold no local paths."
+    p = str(Path(path).expanduser())
+    for root, name in ((os.path.realpath(tempfile.gettempdir()), '$TMPDIR'), (tempfile.gettempdir(), '$TMPDIR'), (str(Path.home()), '~')):
+        if p == root or p.startswith(root.rstrip('/') + '/'): return name + p[len(root.rstrip('/')):]
+    return p
 
 # %% ../nbs/00_core.ipynb #bd2ed652
 def model_name(model) -> str:

@@ -20,7 +20,7 @@ __all__ = ['EXPLAIN_SYSTEM', 'SIM_INTRO', 'SIM_EXAMPLES', 'token_windows', 'Exem
            'split_record', 'Explainer', 'crop', 'TokenStatsExplainer', 'explainer_prompt', 'clean_description',
            'ExplainerError', 'ChatExplainer', 'hf_chat', 'openai_chat', 'pearson', 'auc', 'Simulator',
            'RelevanceSimulator', 'describe_neurons', 'load_results', 'shuffled_control', 'summarize', 'window_html',
-           'unit_html', 'html_report', 'browse']
+           'unit_html', 'html_report', 'show_unit', 'browse']
 
 # %% ../nbs/50_neuron_descriptions.ipynb #0ab6b754
 def token_windows(tok, texts: Dataset | Sequence[str], seq_len: int = 64, sep: str = '\n\n', seed: int | None = 0,
@@ -669,10 +669,12 @@ def unit_html(res: dict, max_windows: int = 10) -> str:
             parts.append(f"<h3>{kind} windows</h3>" + ''.join(f"<div class='w'>{window_html(w, m)}</div>" for w in res[kind][:max_windows]))
     return '\n'.join(parts)
 
-_CSS = """body{font-family:sans-serif;margin:1em 2em;max-width:70em} .w{font-family:monospace;white-space:pre-wrap;margin:.3em 0;
-padding:.3em;border:1px solid #ddd;line-height:1.6} .t{border-radius:2px} table{border-collapse:collapse;margin:.5em 0}
-td,th{border:1px solid #ccc;padding:.2em .5em;vertical-align:top;text-align:left} td.c{font-size:85%;color:#444}
-section{border-top:2px solid #888;margin-top:1.5em} #nav a{margin-right:.6em}"""
+_CSS = """.nd-view{font-family:sans-serif;max-width:70em} .nd-view .w{font-family:monospace;white-space:pre-wrap;margin:.3em 0;
+padding:.3em;border:1px solid #ddd;line-height:1.6} .nd-view .t{border-radius:2px} .nd-view table{border-collapse:collapse;margin:.5em 0}
+.nd-view td,.nd-view th{border:1px solid #ccc;padding:.2em .5em;vertical-align:top;text-align:left} .nd-view td.c{font-size:85%;color:#444}
+.nd-view section{border-top:2px solid #888;margin-top:1.5em} .nd-view #nav a{margin-right:.6em}"""  # scoped: never styles the page around it
+
+def _styled(body: str) -> str: return f'<style>{_CSS}</style><div class="nd-view">{body}</div>'
 
 def html_report(results: Sequence[dict], path: str | Path | None = None, title: str = 'Neuron descriptions', max_windows: int = 10) -> str:
     "A self-contained HTML page of all units (filterable by description), written to `path` if given; returns the HTML."
@@ -681,11 +683,16 @@ def html_report(results: Sequence[dict], path: str | Path | None = None, title: 
                    f"{unit_html(r, max_windows)}</section>" for r in results)
     js = ("document.getElementById('q').oninput=e=>{const q=e.target.value.toLowerCase();"
           "document.querySelectorAll('section').forEach(s=>s.style.display=s.dataset.text.includes(q)?'':'none')}")
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1><p><input id='q' placeholder='filter by description'></p><p id='nav'>{nav}</p>{secs}"
-            f"<script>{js}</script></body></html>")
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body style='margin:1em 2em'>"
+            + _styled(f"<h1>{html.escape(title)}</h1><p><input id='q' placeholder='filter by description'></p><p id='nav'>{nav}</p>{secs}")
+            + f"<script>{js}</script></body></html>")
     if path is not None: atomic_write(path, page)
     return page
+
+def show_unit(res: dict, max_windows: int = 10):
+    "Display one unit inline in a notebook: `unit_html` with the report's stylesheet, scoped to the view."
+    from IPython.display import HTML
+    return HTML(_styled(unit_html(res, max_windows)))
 
 def browse(results: Sequence[dict], max_windows: int = 10):
     "An ipywidgets browser of the results: choose a unit, see its descriptions, scores and coloured windows."
@@ -693,6 +700,6 @@ def browse(results: Sequence[dict], max_windows: int = 10):
     label = lambda r: f"unit {r['unit']}: " + ' | '.join(e['best'][:40] for e in r.get('explanations', {}).values())
     pick = W.Dropdown(options=[(label(r), i) for i, r in enumerate(results)], description='unit', layout=W.Layout(width='60em'))
     view = W.HTML()
-    def show(_=None): view.value = f"<style>{_CSS}</style>" + unit_html(results[pick.value], max_windows)
+    def show(_=None): view.value = _styled(unit_html(results[pick.value], max_windows))
     pick.observe(show, 'value'); show()
     return W.VBox([pick, view])

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 import interp_nb
-from .core import seed_everything, default_device, OFFLINE_MODELS, materialise, cache_dir, atomic_write, _umask
+from .core import seed_everything, default_device, OFFLINE_MODELS, materialise, cache_dir, atomic_write, short_path, _umask
 
 # %% auto #0
 __all__ = ['versions', 'Run', 'start_run', 'ReproError', 'ReproFailed', 'nbs_dir', 'repro_name', 'reproductions', 'repro_params',
@@ -52,7 +52,7 @@ class Run:
         if bad: raise TypeError(f"metrics must be flat numbers or strings; not: {bad}")
         out = {**metrics, 'params': self.params, 'versions': versions(), 'seconds': round(time.time() - self.t0, 2)}
         self.save_json('metrics.json', out)
-        print(f"{self.name}: metrics, figures and artifacts in {self.out}")
+        print(f"{self.name}: metrics, figures and artifacts in {short_path(self.out)}")
         return out
 
 def _jsonable(o):

@@ -17,8 +17,8 @@ from .data import batches, to_dataset, fortunes
 # %% auto #0
 __all__ = ['CLASSES', 'URIAL_SYSTEM', 'URIAL_EXAMPLES', 'GEMMA_CHAT_TEMPLATE', 'INSTRUCTIONS', 'chat_text', 'stop_ids',
            'generate', 'shift_class', 'check_tokenizers', 'token_shift', 'tds_summary', 'position_curve',
-           'top_shifted_tokens', 'plot_tds', 'example_html', 'tds_html', 'browse', 'urial_prompt', 'urial_generate',
-           'instruction_prompts', 'make_aligned_pair', 'sft']
+           'top_shifted_tokens', 'plot_tds', 'example_html', 'tds_html', 'show_example', 'browse', 'urial_prompt',
+           'urial_generate', 'instruction_prompts', 'make_aligned_pair', 'sft']
 
 # %% ../nbs/30_tds.ipynb #6c047f23
 def chat_text(tok, query: str) -> str:
@@ -192,9 +192,12 @@ def plot_tds(ts: Dataset, title: str = '', other: Dataset | None = None, other_l
 
 # %% ../nbs/30_tds.ipynb #fbc941e5
 _COLOURS = {'unshifted': '#ffffff', 'marginal': '#fff1a8', 'shifted': '#ff9b8a'}
-_CSS = ("body{font-family:system-ui,sans-serif;max-width:900px;margin:1em auto;line-height:1.7}"
-        ".q{color:#444;font-style:italic;margin-top:1.2em}.t{border-radius:3px;padding:1px 0;white-space:pre-wrap}"
-        ".legend span{padding:2px 6px;margin-right:6px;border:1px solid #ccc}")
+_CSS = (".tds-view{font-family:system-ui,sans-serif;max-width:900px;line-height:1.7}"  # scoped: never styles the page around it
+        ".tds-view .q{color:#444;font-style:italic;margin-top:1.2em;white-space:pre-wrap}"
+        ".tds-view .t{border-radius:3px;padding:1px 0;white-space:pre-wrap}"
+        ".tds-view .legend span{padding:2px 6px;margin-right:6px;border:1px solid #ccc}")
+
+def _styled(body: str) -> str: return f'<style>{_CSS}</style><div class="tds-view">{body}</div>'
 
 def example_html(ts: Dataset, example: int, query: str = '') -> str:
     "One response as HTML: tokens coloured by class, the base top-k on hover."
@@ -211,19 +214,24 @@ def tds_html(ts: Dataset, queries: Sequence[str], path: str | Path | None = None
     s = tds_summary(ts)
     legend = ''.join(f'<span style="background:{_COLOURS[c]}">{c} {s[f"{c}_share"]:.1%}</span>' for c in CLASSES)
     body = ''.join(example_html(ts, i, q) for i, q in enumerate(queries))
-    page = (f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>'
-            f'<body><h2>{html.escape(title)}</h2><div class="legend">{legend}</div>{body}</body></html>')
+    page = (f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title></head><body style="margin:1em auto;max-width:900px">'
+            + _styled(f'<h2>{html.escape(title)}</h2><div class="legend">{legend}</div>{body}') + '</body></html>')
     if path is not None:
         from interp_nb.repro import atomic_write
         atomic_write(path, page)
     return page
+
+def show_example(ts: Dataset, example: int, query: str = ''):
+    "Display one response inline in a notebook, styled by a stylesheet scoped to the view (it leaves the page around it alone)."
+    from IPython.display import HTML
+    return HTML(_styled(example_html(ts, example, query)))
 
 def browse(ts: Dataset, queries: Sequence[str]):
     "An ipywidgets browser: pick an example, see its tokens coloured by class."
     import ipywidgets as w
     pick = w.IntSlider(0, 0, max(0, len(queries) - 1), description='example')
     view = w.HTML()
-    show = lambda _=None: setattr(view, 'value', f'<style>{_CSS}</style>' + example_html(ts, pick.value, queries[pick.value]))
+    show = lambda _=None: setattr(view, 'value', _styled(example_html(ts, pick.value, queries[pick.value])))
     pick.observe(show, 'value'); show()
     return w.VBox([pick, view])
 
@@ -246,8 +254,9 @@ URIAL_EXAMPLES = [
      "Would you like a longer version or a different style?"),
 ]
 
-def urial_prompt(query: str, examples: Sequence[tuple] = URIAL_EXAMPLES, system: str = URIAL_SYSTEM) -> str:
-    "The URIAL in-context alignment prompt for `query`, ending where the base model answers."
+def urial_prompt(query: str, examples: Sequence[tuple] | None = None, system: str | None = None) -> str:
+    "The URIAL in-context alignment prompt for `query`, ending where the base model answers; `examples` and `system` default to `URIAL_EXAMPLES` and `URIAL_SYSTEM`."
+    examples, system = URIAL_EXAMPLES if examples is None else examples, URIAL_SYSTEM if system is None else system
     shots = ''.join(f"# Query:\n```\n{q}\n```\n\n# Answer:\n```\n{a}\n```\n\n" for q, a in examples)
     return f"{system}{shots}# Query:\n```\n{query}\n```\n\n# Answer:\n```\n"
 

@@ -5,7 +5,8 @@ import numpy as np, pytest, torch
 from interp_nb.core import tiny_model
 from interp_nb.sites import capture
 from interp_nb.data import fortunes
-from interp_nb.neurons import (token_windows, collect_exemplars, Exemplars, neuron_record, split_record, crop,
+from css import unscoped_selectors
+from interp_nb.neurons import (show_unit, token_windows, collect_exemplars, Exemplars, neuron_record, split_record, crop,
                                TokenStatsExplainer, ChatExplainer, openai_chat, ExplainerError, Simulator, RelevanceSimulator, describe_neurons,
                                load_results, shuffled_control, summarize, html_report, pearson, auc, clean_description)
 
@@ -291,6 +292,7 @@ def test_partial_results_are_kept(tiny, windows, tmp_path):
     page = html_report(res, tmp_path/'r.html')
     assert (tmp_path/'r.html').read_text() == page and 'src=' not in page and 'http' not in page
     assert page.count("<section") == 4 and 'title="' in page
+    assert unscoped_selectors(page, 'nd-view') == [] and unscoped_selectors(show_unit(res[0]).data, 'nd-view') == []
 
 
 def test_html_escapes_tokens():

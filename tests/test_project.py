@@ -46,3 +46,19 @@ def test_stored_outputs_stay_small(nb):
     assert 'widgets' not in book['metadata'], 'widget state in notebook metadata: run tools/run_nb.py, which strips it'
     size = (ROOT/'nbs'/nb).stat().st_size
     assert size < 400_000, f"{nb} is {size/1e3:.0f} kB"
+
+
+@pytest.mark.parametrize('nb', NOTEBOOKS)
+def test_stored_outputs_are_quiet(nb):
+    "What the docs show of a run: no stderr, no frozen progress bars, no local paths, no `np.float64(...)` reprs."
+    import json, re
+    book = json.loads((ROOT/'nbs'/nb).read_text())
+    problems = []
+    for i, c in enumerate(book['cells']):
+        for o in c.get('outputs', []):
+            text = json.dumps(o)
+            if o.get('name') == 'stderr': problems.append(f'cell {i}: stderr output')
+            if re.search(r'\d+%\|', text) or re.search(r'\?(it|ba|examples)/s', text): problems.append(f'cell {i}: a progress bar')
+            if re.search(r'(?<![\w$])(/tmp/|/root/|/home/\w+/|\.venv/)', text): problems.append(f'cell {i}: a local path')
+            if re.search(r'np\.float(32|64)\(', text): problems.append(f'cell {i}: a numpy scalar repr')
+    assert not problems, f"{nb}: {problems[:8]} (tools/run_nb.py --no-exec {nb} quietens stored outputs)"

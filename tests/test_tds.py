@@ -1,7 +1,8 @@
 "Token distribution shift: bad input, the URIAL prompt, HTML view, saved per-token results."
 import pytest, torch
 from interp_nb.core import tiny_model, byte_tokenizer
-from interp_nb.tds import (generate, token_shift, tds_summary, position_curve, check_tokenizers, urial_prompt, tds_html,
+from css import unscoped_selectors
+from interp_nb.tds import (show_example, URIAL_SYSTEM, generate, token_shift, tds_summary, position_curve, check_tokenizers, urial_prompt, tds_html,
                            shift_class, _trim_stop, URIAL_EXAMPLES, chat_text)
 
 
@@ -59,6 +60,9 @@ def test_summary_curve_and_html(pair, tmp_path):
     assert sum(r['n'] for r in position_curve(ts)) == len(ts)
     page = tds_html(ts, ['ab', 'cd'], tmp_path/'v.html')
     assert (tmp_path/'v.html').read_text() == page and '<script' not in page and 'base top:' in page
+    # the views' stylesheet is scoped to them: shown in the docs or JupyterLab, it leaves the page's body and tables alone
+    assert unscoped_selectors(page, 'tds-view') == [] and unscoped_selectors(show_example(ts, 0, 'ab').data, 'tds-view') == []
+    assert '<div class="tds-view">' in show_example(ts, 1, 'cd\nnext line').data
     ts.to_parquet(tmp_path/'t.parquet')
     from datasets import Dataset
     assert Dataset.from_parquet(str(tmp_path/'t.parquet'))['rank'] == ts['rank']
@@ -66,6 +70,9 @@ def test_summary_curve_and_html(pair, tmp_path):
 
 def test_urial_prompt_and_stop():
     p = urial_prompt('How do I boil an egg?')
+    assert p == urial_prompt('How do I boil an egg?', URIAL_EXAMPLES, URIAL_SYSTEM)
+    import inspect
+    assert len(str(inspect.signature(urial_prompt))) < 120  # the defaults are named, not spelled out in the docs
     assert p.count('# Query:\n```') == len(URIAL_EXAMPLES) + 1 and p.endswith('# Answer:\n```\n')
     t = byte_tokenizer()
     ids = list(b'An answer.\n```\n\n# Query:\nmore')
