@@ -8,13 +8,14 @@ export INTERP_NB_CACHE ?= $(HOME)/.cache/interp_nb
 export TOKENIZERS_PARALLELISM ?= false
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: env models system demo test docs export readme bench help
+.PHONY: env models system demo test docs export readme bench lab help
 
 help:
 	@echo "make demo   set up (if needed) and run the flagship reproduction with smoke parameters"
 	@echo "make test   set up (if needed) and run every check (nbdev clean/export/test, pytest)"
 	@echo "make docs   build the docs site offline into _site/ (mkdocs over nbdev-processed notebooks)"
 	@echo "make bench  run the benchmarks under benchmarks/"
+	@echo "make lab    open the notebooks in JupyterLab on 127.0.0.1:$(LAB_PORT) (LAB_PORT=...); open the URL it prints"
 
 # The virtual environment, with pinned dependencies (torch==2.13.0 first: never a CUDA build) and the package in editable mode.
 $(STAMP): requirements.txt settings.ini setup.py
@@ -54,6 +55,15 @@ export: $(STAMP)
 
 readme: $(STAMP)
 	$(BIN)/python tools/make_readme.py
+
+# JupyterLab on the notebooks, loopback only: it prints the URL to open (with its login token). It never opens a
+# browser itself (our machines are headless), fails rather than silently taking another port, and adds --allow-root
+# for root (our machines run as root; Jupyter refuses root without it).
+LAB_PORT ?= 8888
+lab: $(STAMP) models
+	@echo "JupyterLab in nbs/: open the http://127.0.0.1:$(LAB_PORT)/lab?token=... URL printed below; Ctrl-C stops it"
+	cd nbs && ../$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port $(LAB_PORT) --ServerApp.port_retries=0 \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 bench: env
 	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

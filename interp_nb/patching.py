@@ -6,15 +6,21 @@
 from __future__ import annotations
 import torch
 import matplotlib.pyplot as plt
-from .sites import capture, run, patch, model_info, resolve_sites, BLOCK_SITES
+from .sites import capture, run, resume, patch, model_info, resolve_sites, BLOCK_SITES
 from .data import batches, last_pos
 
 # %% auto #0
-__all__ = ['patch_sweep', 'plot_sweep']
+__all__ = ['patch_sweep', 'plot_sweep', 'atp_sweep']
 
 # %% ../nbs/04_patching.ipynb #b0dc0123
+def _noop_jobs(src, base, site, jobs) -> torch.Tensor:
+    "Which (position, row) jobs patch in a value equal to the corrupted run's own, and so change nothing."
+    ps, rows = (torch.tensor(c) for c in zip(*jobs))
+    a, b = src[site][rows, ps], base[site][rows, ps]
+    return (a == b).flatten(1).all(1)
+
 def patch_sweep(model, clean, corrupted, metric, kind: str = 'resid_pre', layers=None, positions=None,
-                answer_pos=None, batch_size: int = 64, progress: bool = True) -> torch.Tensor:
+                answer_pos=None, batch_size: int = 64, reuse: bool = True, progress: bool = True) -> torch.Tensor:
     "Mean `metric` when `blocks.{l}.{kind}` at one position is patched from `clean` into `corrupted`: a `[layers, positions]` tensor."
     if kind not in BLOCK_SITES: raise ValueError(f"kind must be one of {BLOCK_SITES}, got {kind!r}")
     ci, xi = clean['input_ids'], corrupted['input_ids']
@@ -26,18 +32,32 @@ def patch_sweep(model, clean, corrupted, metric, kind: str = 'resid_pre', layers
     answer_pos = last_pos(corrupted['attention_mask']) if answer_pos is None else answer_pos
     sites = [f'blocks.{l}.{kind}' for l in layers]
     src = capture(model, clean, sites)
-    jobs = [(p, i) for p in positions for i in range(n)]
     at_end = bool((answer_pos == s - 1).all())  # then only the last position's logits are computed
+    def final_logits(inputs, rows, edits, layer=None, start=None):
+        kw = dict(logits_to_keep=1) if at_end else {}
+        out = run(model, inputs, edits, **kw) if layer is None else resume(model, inputs, layer, start, edits, **kw)
+        return out[:, -1] if at_end else out[torch.arange(len(rows)), answer_pos[rows]]
+    if reuse:  # the corrupted run once: each patched run starts from it at the patched layer, and no-op patches read it
+        starts = [f'blocks.{l}.resid_pre' for l in layers]
+        base = capture(model, corrupted, list(dict.fromkeys(starts + sites)))
+        every = torch.arange(n)
+        plain = metric(final_logits({k: corrupted[k] for k in ('input_ids', 'attention_mask')}, every, {}), every).float().cpu()
+    jobs = [(p, i) for p in positions for i in range(n)]
+    col = {p: j for j, p in enumerate(positions)}
     out = torch.zeros(len(layers), len(positions))
-    for li, site in enumerate(sites):
-        for chunk in batches(jobs, batch_size, desc=site, progress=progress):
+    for li, (layer, site) in enumerate(zip(layers, sites)):
+        todo = jobs
+        if reuse:
+            noop = _noop_jobs(src, base, site, jobs)
+            for p, i in (j for j, z in zip(jobs, noop.tolist()) if z): out[li, col[p]] += plain[i] / n
+            todo = [j for j, z in zip(jobs, noop.tolist()) if not z]
+        for chunk in batches(todo, batch_size, desc=site, progress=progress):
             ps, rows = (torch.tensor(c) for c in zip(*chunk))
             inputs = {k: corrupted[k][rows] for k in ('input_ids', 'attention_mask')}
             edits = {site: patch(src[site][rows], pos=ps)}
-            if at_end: final = run(model, inputs, edits, logits_to_keep=1)[:, -1]
-            else: final = run(model, inputs, edits)[torch.arange(len(rows)), answer_pos[rows]]
-            vals = metric(final, rows).float().cpu()
-            out[li].index_add_(0, torch.tensor([positions.index(p) for p in ps.tolist()]), vals / n)
+            start = base[f'blocks.{layer}.resid_pre'][rows] if reuse else None
+            vals = metric(final_logits(inputs, rows, edits, layer if reuse else None, start), rows).float().cpu()
+            out[li].index_add_(0, torch.tensor([col[p] for p in ps.tolist()]), vals / n)
     return out
 
 # %% ../nbs/04_patching.ipynb #22cea798
@@ -55,3 +75,43 @@ def plot_sweep(grid: torch.Tensor, tokens=None, layers=None, title: str = '', la
     fig.colorbar(im, ax=ax, label=label)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/04_patching.ipynb #a1b98830
+def _site_grads(model, inputs, sites, metric, answer_pos, drop: int | None = None) -> tuple:
+    "Activations at `sites`, and the gradient of the mean `metric` with respect to each, from one forward and backward."
+    rows = torch.arange(inputs['input_ids'].shape[0])
+    acts, zero = {}, {}
+    def tap(name):
+        def f(act):
+            acts[name] = act.detach()
+            zero[name] = torch.zeros_like(act, requires_grad=True)  # d metric / d zero == d metric / d act
+            return act + zero[name]
+        return f
+    edits = {s: [tap(s)] for s in sites}
+    if drop is not None:  # GradDrop: same values, no gradient through this block's attention and MLP
+        for k in ('attn.out', 'mlp.out'): edits.setdefault(f'blocks.{drop}.{k}', []).append(torch.Tensor.detach)
+    logits = run(model, inputs, edits, grad=True)
+    m = metric(logits[rows, answer_pos], rows).float().mean()
+    grads = torch.autograd.grad(m, [zero[s] for s in sites], allow_unused=True)  # unused: a site whose gradient was dropped
+    return acts, {s: torch.zeros_like(zero[s]) if g is None else g for s, g in zip(sites, grads)}, m.item()
+
+def atp_sweep(model, clean, corrupted, metric, kind: str = 'resid_pre', layers=None, answer_pos=None,
+              grad_drop: bool = False) -> torch.Tensor:
+    "Attribution patching: `patch_sweep`'s `[layers, positions]` grid estimated to first order from one backward pass."
+    if kind not in BLOCK_SITES: raise ValueError(f"kind must be one of {BLOCK_SITES}, got {kind!r}")
+    if clean['input_ids'].shape != corrupted['input_ids'].shape or not torch.equal(clean['attention_mask'], corrupted['attention_mask']):
+        raise ValueError(f"clean and corrupted batches must have the same shape and padding; got {tuple(clean['input_ids'].shape)} and {tuple(corrupted['input_ids'].shape)}")
+    n_layers = model_info(model).n_layers
+    layers = list(range(n_layers)) if layers is None else list(layers)
+    answer_pos = last_pos(corrupted['attention_mask']) if answer_pos is None else answer_pos
+    sites = [f'blocks.{l}.{kind}' for l in layers]
+    src = capture(model, clean, sites)
+    inputs = {k: corrupted[k] for k in ('input_ids', 'attention_mask')}
+    def estimate(drop=None):
+        acts, grads, m = _site_grads(model, inputs, sites, metric, answer_pos, drop)
+        # per row and position: (clean - corrupted) . grad, summed over the site's feature (and head) dims and the rows
+        return m, torch.stack([((src[s] - acts[s]) * grads[s]).flatten(2).sum(-1).sum(0) for s in sites]).float().cpu()
+    if not grad_drop:
+        m, delta = estimate()
+        return m + delta
+    return sum(estimate(l)[1].abs() for l in range(n_layers)) / max(n_layers - 1, 1)

@@ -14,7 +14,7 @@ from .core import TINY_FAMILIES
 # %% auto #0
 __all__ = ['ARCHS', 'BLOCK_SITES', 'HEAD_SITES', 'Arch', 'register_arch', 'SiteError', 'ModelInfo', 'model_info', 'site_names',
            'resolve_sites', 'block', 'site_shape', 'remove_hooks', 'hooked', 'pos_mask', 'gather_pos', 'patch',
-           'ablate', 'steer', 'model_inputs', 'intervene', 'capturing', 'capture', 'run']
+           'ablate', 'steer', 'model_inputs', 'intervene', 'capturing', 'capture', 'run', 'resume']
 
 # %% ../nbs/01_sites.ipynb #9dc50b41
 @dataclass(frozen=True)
@@ -363,3 +363,38 @@ def run(model, inputs, edits: dict | None = None, grad: bool = False, **kwargs) 
     "Logits of `model` on `inputs` with `edits` applied (`kwargs` go to the model, e.g. `logits_to_keep=1`)."
     with torch.set_grad_enabled(grad), hooked(model, edits or {}):
         return model(**model_inputs(model, inputs), use_cache=False, **kwargs).logits
+
+# %% ../nbs/01_sites.ipynb #cbdf93d0
+def _passthrough(hidden_states, *args, **kwargs): return hidden_states
+
+def _start_at(blocks, layer: int, resid: torch.Tensor):
+    "A pre-hook on block `layer` that replaces its input with `resid`; run first, before any edit at that block."
+    def start(mod, args, kwargs):
+        x = args[0] if args else kwargs['hidden_states']
+        r = resid.to(x.device, x.dtype)
+        return ((r, *args[1:]), kwargs) if args else (args, {**kwargs, 'hidden_states': r})
+    return blocks[layer].register_forward_pre_hook(start, with_kwargs=True, prepend=True)
+
+def resume(model, inputs, layer: int, resid: torch.Tensor, edits: dict | None = None, grad: bool = False, **kwargs) -> torch.Tensor:
+    "Logits of `model` on `inputs` computed from block `layer` on, with `resid` as the residual stream entering it."
+    info = model_info(model)
+    if not isinstance(layer, int) or not 0 <= layer < info.n_layers:
+        raise SiteError(f"layer must be an int in 0..{info.n_layers - 1}, got {layer!r}")
+    kw = model_inputs(model, inputs)
+    x = kw.get('input_ids', kw.get('inputs_embeds'))
+    want = (*x.shape[:2], info.d_model)
+    if tuple(resid.shape) != want: raise SiteError(f"resid must have shape {want} (batch, seq, d_model), got {tuple(resid.shape)}")
+    below = [s for e in (edits or {}) for s in resolve_sites(model, e) if _order(model, s) < (layer, 0)]
+    if below: raise SiteError(f"edits at {below} sit below layer {layer}, which resume skips")
+    blocks = _get(model, info.arch.layers)
+    saved = [b.__dict__.get('forward') for b in blocks[:layer]]  # e.g. accelerate's dispatch wrapper
+    handle = _start_at(blocks, layer, resid)
+    try:
+        for b in blocks[:layer]: b.forward = _passthrough
+        with torch.set_grad_enabled(grad), hooked(model, edits or {}):
+            return model(**kw, use_cache=False, **kwargs).logits
+    finally:
+        handle.remove()
+        for b, f in zip(blocks[:layer], saved):
+            if f is None: b.__dict__.pop('forward', None)
+            else: b.forward = f
