@@ -48,8 +48,8 @@ times = interleaved(fns, reps=reps)
 print(f"SmolLM2-135M-Instruct, IOI template 0, {n} prompts x {clean['input_ids'].shape[1]} tokens, resid_pre x 30 layers, "
       f"fp32, {torch.get_num_threads()} threads, {reps} interleaved repetitions")
 print_table(ratio_table(times, 'plain sweep (reuse=False)'), 'plain sweep')
-med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
-for k in fns:
-    if k.startswith('TransformerLens'): print(f"patch_sweep_vs_transformerlens: {med['patch_sweep (resume + skip no-ops)'] / med[k]:.2f}x")
-print(f"patch_sweep_vs_plain: {med['patch_sweep (resume + skip no-ops)'] / med['plain sweep (reuse=False)']:.2f}x")
-print(f"atp_vs_fwd_bwd: {med['atp_sweep (whole grid)'] / med['bare forward+backward']:.2f}x")
+ratio = lambda k, base: dict((r[0], r[2]) for r in ratio_table(times, base))[k]  # median of per-repetition ratios
+if 'TransformerLens get_act_patch_resid_pre' in times:
+    print(f"patch_sweep_vs_transformerlens: {ratio('patch_sweep (resume + skip no-ops)', 'TransformerLens get_act_patch_resid_pre'):.3f}x")
+print(f"patch_sweep_vs_plain: {ratio('patch_sweep (resume + skip no-ops)', 'plain sweep (reuse=False)'):.3f}x")
+print(f"atp_vs_fwd_bwd: {ratio('atp_sweep (whole grid)', 'bare forward+backward'):.3f}x")

@@ -13,6 +13,16 @@ from .data import batches, last_pos
 __all__ = ['patch_sweep', 'plot_sweep', 'atp_sweep']
 
 # %% ../nbs/04_patching.ipynb #b0dc0123
+def _sweep_setup(model, clean, corrupted, kind: str, layers, answer_pos) -> tuple:
+    "Checked inputs of a sweep: its layers, each prompt's answer position, and the site patched at each layer."
+    if kind not in BLOCK_SITES: raise ValueError(f"kind must be one of {BLOCK_SITES}, got {kind!r}")
+    ci, xi = clean['input_ids'], corrupted['input_ids']
+    if ci.shape != xi.shape or not torch.equal(clean['attention_mask'], corrupted['attention_mask']):
+        raise ValueError(f"clean and corrupted batches must have the same shape and padding; got {tuple(ci.shape)} and {tuple(xi.shape)}")
+    layers = list(range(model_info(model).n_layers)) if layers is None else list(layers)
+    answer_pos = last_pos(corrupted['attention_mask']) if answer_pos is None else answer_pos
+    return layers, answer_pos, [f'blocks.{l}.{kind}' for l in layers]
+
 def _noop_jobs(src, base, site, jobs) -> torch.Tensor:
     "Which (position, row) jobs patch in a value equal to the corrupted run's own, and so change nothing."
     ps, rows = (torch.tensor(c) for c in zip(*jobs))
@@ -22,15 +32,9 @@ def _noop_jobs(src, base, site, jobs) -> torch.Tensor:
 def patch_sweep(model, clean, corrupted, metric, kind: str = 'resid_pre', layers=None, positions=None,
                 answer_pos=None, batch_size: int = 64, reuse: bool = True, progress: bool = True) -> torch.Tensor:
     "Mean `metric` when `blocks.{l}.{kind}` at one position is patched from `clean` into `corrupted`: a `[layers, positions]` tensor."
-    if kind not in BLOCK_SITES: raise ValueError(f"kind must be one of {BLOCK_SITES}, got {kind!r}")
-    ci, xi = clean['input_ids'], corrupted['input_ids']
-    if ci.shape != xi.shape or not torch.equal(clean['attention_mask'], corrupted['attention_mask']):
-        raise ValueError(f"clean and corrupted batches must have the same shape and padding; got {tuple(ci.shape)} and {tuple(xi.shape)}")
-    n, s = ci.shape
-    layers = list(range(model_info(model).n_layers)) if layers is None else list(layers)
+    layers, answer_pos, sites = _sweep_setup(model, clean, corrupted, kind, layers, answer_pos)
+    n, s = clean['input_ids'].shape
     positions = list(range(s)) if positions is None else list(positions)
-    answer_pos = last_pos(corrupted['attention_mask']) if answer_pos is None else answer_pos
-    sites = [f'blocks.{l}.{kind}' for l in layers]
     src = capture(model, clean, sites)
     at_end = bool((answer_pos == s - 1).all())  # then only the last position's logits are computed
     def final_logits(inputs, rows, edits, layer=None, start=None):
@@ -48,9 +52,9 @@ def patch_sweep(model, clean, corrupted, metric, kind: str = 'resid_pre', layers
     for li, (layer, site) in enumerate(zip(layers, sites)):
         todo = jobs
         if reuse:
-            noop = _noop_jobs(src, base, site, jobs)
-            for p, i in (j for j, z in zip(jobs, noop.tolist()) if z): out[li, col[p]] += plain[i] / n
-            todo = [j for j, z in zip(jobs, noop.tolist()) if not z]
+            noop = _noop_jobs(src, base, site, jobs).tolist()
+            for p, i in (j for j, z in zip(jobs, noop) if z): out[li, col[p]] += plain[i] / n
+            todo = [j for j, z in zip(jobs, noop) if not z]
         for chunk in batches(todo, batch_size, desc=site, progress=progress):
             ps, rows = (torch.tensor(c) for c in zip(*chunk))
             inputs = {k: corrupted[k][rows] for k in ('input_ids', 'attention_mask')}
@@ -98,13 +102,8 @@ def _site_grads(model, inputs, sites, metric, answer_pos, drop: int | None = Non
 def atp_sweep(model, clean, corrupted, metric, kind: str = 'resid_pre', layers=None, answer_pos=None,
               grad_drop: bool = False) -> torch.Tensor:
     "Attribution patching: `patch_sweep`'s `[layers, positions]` grid estimated to first order from one backward pass."
-    if kind not in BLOCK_SITES: raise ValueError(f"kind must be one of {BLOCK_SITES}, got {kind!r}")
-    if clean['input_ids'].shape != corrupted['input_ids'].shape or not torch.equal(clean['attention_mask'], corrupted['attention_mask']):
-        raise ValueError(f"clean and corrupted batches must have the same shape and padding; got {tuple(clean['input_ids'].shape)} and {tuple(corrupted['input_ids'].shape)}")
+    layers, answer_pos, sites = _sweep_setup(model, clean, corrupted, kind, layers, answer_pos)
     n_layers = model_info(model).n_layers
-    layers = list(range(n_layers)) if layers is None else list(layers)
-    answer_pos = last_pos(corrupted['attention_mask']) if answer_pos is None else answer_pos
-    sites = [f'blocks.{l}.{kind}' for l in layers]
     src = capture(model, clean, sites)
     inputs = {k: corrupted[k] for k in ('input_ids', 'attention_mask')}
     def estimate(drop=None):

@@ -367,14 +367,6 @@ def run(model, inputs, edits: dict | None = None, grad: bool = False, **kwargs) 
 # %% ../nbs/01_sites.ipynb #cbdf93d0
 def _passthrough(hidden_states, *args, **kwargs): return hidden_states
 
-def _start_at(blocks, layer: int, resid: torch.Tensor):
-    "A pre-hook on block `layer` that replaces its input with `resid`; run first, before any edit at that block."
-    def start(mod, args, kwargs):
-        x = args[0] if args else kwargs['hidden_states']
-        r = resid.to(x.device, x.dtype)
-        return ((r, *args[1:]), kwargs) if args else (args, {**kwargs, 'hidden_states': r})
-    return blocks[layer].register_forward_pre_hook(start, with_kwargs=True, prepend=True)
-
 def resume(model, inputs, layer: int, resid: torch.Tensor, edits: dict | None = None, grad: bool = False, **kwargs) -> torch.Tensor:
     "Logits of `model` on `inputs` computed from block `layer` on, with `resid` as the residual stream entering it."
     info = model_info(model)
@@ -388,13 +380,12 @@ def resume(model, inputs, layer: int, resid: torch.Tensor, edits: dict | None = 
     if below: raise SiteError(f"edits at {below} sit below layer {layer}, which resume skips")
     blocks = _get(model, info.arch.layers)
     saved = [b.__dict__.get('forward') for b in blocks[:layer]]  # e.g. accelerate's dispatch wrapper
-    handle = _start_at(blocks, layer, resid)
     try:
         for b in blocks[:layer]: b.forward = _passthrough
-        with torch.set_grad_enabled(grad), hooked(model, edits or {}):
+        # the start is registered first, so an edit at the same site applies on top of it
+        with torch.set_grad_enabled(grad), hooked(model, {f'blocks.{layer}.resid_pre': patch(resid)}), hooked(model, edits or {}):
             return model(**kw, use_cache=False, **kwargs).logits
     finally:
-        handle.remove()
         for b, f in zip(blocks[:layer], saved):
             if f is None: b.__dict__.pop('forward', None)
             else: b.forward = f

@@ -1,14 +1,11 @@
 """The docs site, tested as a reader would: built offline, served on loopback, driven in headless Chromium.
 Every page loads without console errors, every sidebar link resolves, each reproduction page shows a figure;
 screenshots go to _site/screenshots/ for a person to look at."""
-import functools, http.server, json, re, shutil, socket, threading
+import functools, http.server, json, re, socket, threading
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
-ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
 
 @pytest.fixture(scope='module')
@@ -22,16 +19,6 @@ def site():
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield out, f'http://127.0.0.1:{srv.server_address[1]}'
     srv.shutdown()
-
-
-@pytest.fixture(scope='module')
-def browser(tmp_path_factory):
-    if not Path(CHROMIUM).exists(): pytest.fail('chromium is not installed: `make test` installs it (apt-get install chromium)')
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)  # playwright gives it a fresh profile
-        yield b
-        b.close()
 
 
 def _notebook_pages():

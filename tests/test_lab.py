@@ -2,15 +2,12 @@
 Chromium, its cells run from the Run menu, and the library's ipywidgets browsers (`interp_nb.tds.browse`, an
 IntSlider; `interp_nb.neurons.browse`, a Dropdown) rendered and driven. Moving the slider or picking another unit
 must change what is shown, which needs the widget frontend (jupyterlab_widgets) and a live kernel round trip."""
-import json, os, secrets, shutil, signal, socket, subprocess, sys, time, urllib.request
+import json, os, secrets, signal, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 JUPYTER = Path(sys.executable).parent/'jupyter'
-CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
-ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync']
 DONE = 'ALL CELLS RAN'
 
 # The smallest real inputs: two tiny random Llamas as base and "aligned" model (token_shift on two short
@@ -96,16 +93,12 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def page(lab):
-    if not Path(CHROMIUM).exists(): pytest.fail('chromium is not installed: `make test` installs it (apt-get install chromium)')
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)  # playwright gives it a fresh profile
-        pg = b.new_page(viewport={'width': 1400, 'height': 1000})
-        pg.errors = []
-        pg.on('pageerror', lambda e: pg.errors.append(str(e)))
-        yield pg
-        b.close()
+def page(lab, browser):
+    pg = browser.new_page(viewport={'width': 1400, 'height': 1000})
+    pg.errors = []
+    pg.on('pageerror', lambda e: pg.errors.append(str(e)))
+    yield pg
+    pg.close()
 
 
 def _text_changes(page, selector, before, timeout=30):

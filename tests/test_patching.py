@@ -2,7 +2,7 @@
 numbers of the plain sweep and of an independent per-(layer, position) loop; `resume` leaves the model as it found it."""
 import pytest, torch
 from interp_nb.core import tiny_model, TINY_FAMILIES
-from interp_nb.sites import run, resume, capture, patch, block, SiteError
+from interp_nb.sites import run, resume, capture, patch, block, model_info, SiteError
 from interp_nb.patching import patch_sweep, atp_sweep
 
 
@@ -23,7 +23,7 @@ def _loop(m, clean, corrupted, kind, answer_pos):
     "The sweep written out: one full patched forward per (layer, position, prompt)."
     n, s = clean['input_ids'].shape
     src = capture(m, clean, f'blocks.*.{kind}')
-    out = torch.zeros(m.config.num_hidden_layers if hasattr(m.config, 'num_hidden_layers') else m.config.n_layer, s)
+    out = torch.zeros(model_info(m).n_layers, s)
     for l in range(out.shape[0]):
         site = f'blocks.{l}.{kind}'
         for p in range(s):
