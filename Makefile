@@ -47,7 +47,16 @@ demo: env
 test: env
 	$(BIN)/python -m pytest tests -p no:cacheprovider -q -rfE
 
-docs: $(STAMP)
+# The docs site's browser files (KaTeX, for math) from the npm registry, pinned by docs_assets/package-lock.json;
+# the site serves them itself (no CDN). npm comes with Node.js; Debian's `npm` package only when it is missing
+# (not in DEBS: NodeSource's nodejs bundles npm and conflicts with Debian's package).
+DOCS_NPM := docs_assets/node_modules/.package-lock.json
+$(DOCS_NPM): docs_assets/package.json docs_assets/package-lock.json
+	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "apt-get install npm"; $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq npm >/dev/null; }
+	npm ci --prefix docs_assets --no-audit --no-fund --loglevel=error
+
+docs: $(STAMP) $(DOCS_NPM)
 	$(BIN)/python tools/build_docs.py
 
 export: $(STAMP)
